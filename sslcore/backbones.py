@@ -13,10 +13,10 @@ from torch import nn
 
 
 class ConvNet(nn.Module):
-    """Three conv-BN-ReLU stages with max-pooling, then global average pooling.
+    """One conv-BN-ReLU per stage, max-pooling between stages, then global average pooling.
 
-    32-64-128 channels: ≈300 Barlow Twins pairs/s at 32 px on 2 CPU cores (REFERENCE.md), enough capacity for the
-    embedded datasets. Load exported weights with ``ConvNet(**meta)`` then ``load_state_dict``.
+    32-64-128 channels: ≈250–300 Barlow Twins pairs/s at 32 px on 2 CPU cores in channels_last (REFERENCE.md;
+    two convs per stage cost 4× that). Load exported weights with ``ConvNet()`` then ``load_state_dict``.
     """
 
     def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128)):
@@ -24,10 +24,9 @@ class ConvNet(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels
         for i, w in enumerate(widths):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-            if i < len(widths) - 1:
+            if i:
                 layers.append(nn.MaxPool2d(2))
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             c = w
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -58,7 +57,7 @@ class BackboneInfo:
 
 
 BACKBONES: dict[str, BackboneInfo] = {
-    "convnet": BackboneInfo(lambda c: ConvNet(c), 8, "small 6-layer convnet, 32-64-128 channels (CPU default)"),
+    "convnet": BackboneInfo(lambda c: ConvNet(c), 8, "small 3-stage convnet, 32-64-128 channels (CPU default)"),
     "resnet18_cifar": BackboneInfo(lambda c: _torchvision_resnet("resnet18", True, c), 16,
                                    "ResNet-18 with a 3×3 stem and no max-pool (for 32–96 px)"),
     "resnet18": BackboneInfo(lambda c: _torchvision_resnet("resnet18", False, c), 32, "torchvision ResNet-18"),

@@ -212,7 +212,7 @@ def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
 def _coerce(path: str, value: Any, default: Any) -> Any:
     """Coerce JSON / form values to the type of the field's default; optional fields accept None."""
     name = path.rsplit(".", 1)[-1]
-    if value is None or isinstance(default, dict):
+    if value is None or default is dataclasses.MISSING:
         return value
     kind = _OPTIONAL_TYPES.get(name) or type(default)
     if kind is bool:

@@ -1,0 +1,191 @@
+"""Two asymmetric views of a batch, with per-image random parameters (kornia), on the batch's device.
+
+torchvision.transforms.v2 applied to a batched tensor draws *one* set of random parameters for the whole batch
+(REFERENCE.md), so every image in a batch would get the same crop — wrong for SSL. kornia draws per image.
+
+A preset is a pair of ``ViewRecipe``s, copied from its source with exact per-view probabilities. A page exposes
+the recipe fields as sliders (``overrides``) and a global ``strength`` that scales every magnitude and probability.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ViewRecipe:
+    crop_scale_min: float = 0.08   # RandomResizedCrop area range [min, 1]
+    flip_p: float = 0.5
+    jitter_p: float = 0.8          # colour jitter: probability, then torchvision-style magnitudes
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    gray_p: float = 0.2
+    blur_p: float = 0.0            # Gaussian blur: sigma ∈ [0.1, blur_sigma] at 224 px, scaled to the image size
+    blur_sigma: float = 2.0
+    solarize_p: float = 0.0
+
+    def scaled(self, strength: float) -> ViewRecipe:
+        """Every probability and magnitude × strength (probabilities capped at 1); 0 is the identity."""
+        s = strength
+        return ViewRecipe(
+            crop_scale_min=min(1.0, max(0.02, 1 - (1 - self.crop_scale_min) * s)),
+            flip_p=min(1.0, self.flip_p * s), jitter_p=min(1.0, self.jitter_p * s),
+            brightness=self.brightness * s, contrast=self.contrast * s, saturation=self.saturation * s,
+            hue=min(0.5, self.hue * s), gray_p=min(1.0, self.gray_p * s), blur_p=min(1.0, self.blur_p * s),
+            blur_sigma=self.blur_sigma * s, solarize_p=min(1.0, self.solarize_p * s))
+
+
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(ViewRecipe))
+PROBABILITY_FIELDS = tuple(name for name in RECIPE_FIELDS if name.endswith("_p"))
+# What each operation does, for `--help`, the Augmentations page and the docs.
+OPERATIONS = {
+    "crop": "random resized crop: a random patch covering crop_scale_min–100% of the area, resized back",
+    "flip": "horizontal flip",
+    "jitter": "colour jitter: random brightness, contrast, saturation and hue changes",
+    "gray": "convert to grayscale",
+    "blur": "Gaussian blur",
+    "solarize": "invert every pixel brighter than 50%",
+}
+
+_BT = ViewRecipe(blur_p=1.0, solarize_p=0.0)
+PRESETS: dict[str, tuple[ViewRecipe, ViewRecipe]] = {
+    # facebookresearch/barlowtwins main.py; BYOL uses the same asymmetric pair.
+    "barlow_twins": (_BT, dataclasses.replace(_BT, blur_p=0.1, solarize_p=0.2)),
+    # lightly SimCLRTransform defaults: jitter strength 1.0 → (0.8, 0.8, 0.8, 0.2), blur 0.5, no solarize.
+    "simclr": (ViewRecipe(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, blur_p=0.5),) * 2,
+    "byol": (_BT, dataclasses.replace(_BT, blur_p=0.1, solarize_p=0.2)),
+    # Keras Barlow Twins example: crop 75–100 % of the side (56–100 % of the area), jitter 0.8/0.6/0.6/0.2.
+    "keras_barlow": (ViewRecipe(crop_scale_min=0.5625, brightness=0.8, contrast=0.6, saturation=0.6, hue=0.2,
+                                blur_p=0.2, solarize_p=0.2),) * 2,
+    # Keras SimCLR example's weak augmentation: min area 0.75, brightness 0.3, colour jitter 0.1.
+    "weak": (ViewRecipe(crop_scale_min=0.75, brightness=0.3, contrast=0.1, saturation=0.1, hue=0.1 / 4,
+                        gray_p=0.0),) * 2,
+    "none": (ViewRecipe(crop_scale_min=1.0, flip_p=0.0, jitter_p=0.0, gray_p=0.0),) * 2,
+}
+PRESET_SOURCES = {
+    "barlow_twins": "Barlow Twins reference code: blur 1.0/0.1 and solarize 0.0/0.2 in view 1/view 2",
+    "simclr": "SimCLR (lightly's SimCLRTransform): strong colour jitter, blur 0.5 in both views",
+    "byol": "BYOL: the same asymmetric pair as Barlow Twins",
+    "keras_barlow": "Keras Barlow Twins example: milder crops, strong jitter, blur/solarize 0.2",
+    "weak": "Keras SimCLR example's weak augmentation: large crops, light jitter",
+    "none": "no augmentation: both views equal the image (the collapse / shortcut lesson)",
+}
+
+
+def validate_overrides(overrides: dict[str, Any]) -> None:
+    from .config import ConfigError
+
+    for key, value in overrides.items():
+        view, _, name = key.rpartition(".")
+        if view not in ("", "view1", "view2") or name not in RECIPE_FIELDS:
+            raise ConfigError(f"overrides: unknown key {key!r}; use [view1.|view2.]<field> with field one of: "
+                              f"{', '.join(RECIPE_FIELDS)}")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise ConfigError(f"overrides: {key} must be a number, got {value!r}")
+        if name.endswith("_p") or name == "crop_scale_min":
+            if not 0 <= value <= 1:
+                raise ConfigError(f"overrides: {key} must be between 0 and 1, got {value}")
+        elif name == "hue" and not 0 <= value <= 0.5:
+            raise ConfigError(f"overrides: {key} must be between 0 and 0.5, got {value}")
+        elif value < 0:
+            raise ConfigError(f"overrides: {key} must be ≥ 0, got {value}")
+
+
+def recipes(preset: str, strength: float = 1.0, overrides: dict[str, float] | None = None
+            ) -> tuple[ViewRecipe, ViewRecipe]:
+    """The two view recipes: preset, then overrides (absolute values), then × strength."""
+    from .config import ConfigError
+
+    if preset not in PRESETS:
+        raise ConfigError(f"augment: unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    overrides = overrides or {}
+    validate_overrides(overrides)
+    views = []
+    for i, recipe in enumerate(PRESETS[preset], start=1):
+        changes = {k: float(v) for k, v in overrides.items() if "." not in k}
+        changes |= {k.split(".", 1)[1]: float(v) for k, v in overrides.items() if k.startswith(f"view{i}.")}
+        views.append(dataclasses.replace(recipe, **changes).scaled(strength))
+    return views[0], views[1]
+
+
+def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
+    # Sigma is given at the reference's 224 px; scale it so a preset blurs the same fraction of the image.
+    sigma_max = max(0.1, r.blur_sigma * image_size / 224)
+    kernel = max(3, int(image_size * 0.1) // 2 * 2 + 1)
+    return nn.ModuleDict({
+        "crop": K.RandomResizedCrop((image_size, image_size), scale=(r.crop_scale_min, 1.0), p=1.0),
+        "flip": K.RandomHorizontalFlip(p=r.flip_p),
+        "jitter": K.ColorJitter(r.brightness, r.contrast, r.saturation, r.hue, p=r.jitter_p),
+        "gray": K.RandomGrayscale(p=r.gray_p),
+        "blur": K.RandomGaussianBlur(kernel, (0.1, sigma_max), p=r.blur_p),
+        "solarize": K.RandomSolarize(thresholds=0.0, additions=0.0, p=r.solarize_p),
+    })
+
+
+class TwoViewAugment(nn.Module):
+    """uint8 N×C×H×W → (view1, view2) float batches, each image with its own random parameters.
+
+    ``normalize=True`` (training) maps [0, 1] to roughly zero mean / unit scale; previews use ``normalize=False``.
+    ``num_views`` > 2 (relational reasoning) draws extra views from the view-2 recipe.
+    """
+
+    def __init__(self, preset: str = "barlow_twins", image_size: int = 32, strength: float = 1.0,
+                 overrides: dict[str, float] | None = None):
+        super().__init__()
+        self.recipes = recipes(preset, strength, overrides)
+        self.image_size = image_size
+        self.views = nn.ModuleList(_view_pipeline(r, image_size) for r in self.recipes)
+        self.last_applied: list[dict[str, float]] = []
+
+    @classmethod
+    def from_config(cls, cfg, image_size: int) -> TwoViewAugment:
+        return cls(cfg.preset, image_size, cfg.strength, cfg.overrides)
+
+    def _one_view(self, ops: nn.ModuleDict, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        applied = {}
+        for name, op in ops.items():
+            if op.p == 0:  # skip the kernel launch and the parameter sampling
+                applied[name] = 0.0
+                continue
+            x = op(x)
+            applied[name] = float(op._params["batch_prob"].float().mean())
+        box = ops["crop"]._params["src"]  # N×4×2 corners of the crop in the source image
+        area = (box[:, 1, 0] - box[:, 0, 0] + 1) * (box[:, 2, 1] - box[:, 1, 1] + 1)
+        applied["crop_area"] = float(area.float().mean()) / (self._source_hw[0] * self._source_hw[1])
+        return x.clamp_(0, 1), applied
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, *, num_views: int = 2, seed: int | None = None,
+                normalize: bool = True) -> list[torch.Tensor]:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images: expected a uint8 N×C×H×W tensor, got {images.dtype} {tuple(images.shape)}")
+        x = images.float().div_(255)
+        self._source_hw = x.shape[-2:]
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            outs, self.last_applied = [], []
+            for v in range(num_views):
+                view, applied = self._one_view(self.views[min(v, 1)], x)
+                outs.append(view.sub_(0.5).div_(0.25) if normalize else view)
+                self.last_applied.append(applied)
+        return outs
+
+
+def view_difference(view1: torch.Tensor, view2: torch.Tensor, applied: list[dict[str, float]] | None = None
+                    ) -> dict[str, float]:
+    """How different two (unnormalised, [0, 1]) views are: mean absolute pixel distance, plus the fraction of
+    images each operation touched in each view and the mean crop area (from ``TwoViewAugment.last_applied``)."""
+    out = {"mean_pixel_distance": float((view1 - view2).abs().mean())}
+    for i, ops in enumerate(applied or [], start=1):
+        out |= {f"view{i}.{name}": value for name, value in ops.items()}
+    return out

@@ -1,0 +1,236 @@
+"""`python -m sslcore …`: the command line that mirrors the app. ``--json`` prints one JSON object as the last
+stdout line; bad input exits 2 with a one-line error."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import FLAT_FIELDS, ConfigError, RunConfig
+
+# Flags of the training commands: (flat field, type, help). Every one maps to a RunConfig field via FLAT_FIELDS.
+TRAIN_FLAGS: list[tuple[str, Any, str]] = [
+    ("method", str, "SSL method (see `methods`)"), ("dataset", str, "dataset (see `datasets`)"),
+    ("data_root", str, "folder with cifar10/stl10 files or an image folder"),
+    ("download", "flag", "download cifar10/stl10 into --data-root (never done otherwise)"),
+    ("backbone", str, "convnet | resnet18_cifar | resnet18 | resnet34 | resnet50"),
+    ("epochs", int, "training epochs"), ("batch_size", int, "pairs per step"), ("lr", float, "peak learning rate"),
+    ("optimizer", str, "sgd | adam | adamw | lars"), ("weight_decay", float, "weight decay"),
+    ("warmup_epochs", float, "linear warm-up epochs before the cosine decay"),
+    ("image_size", int, "image side in pixels"), ("train_size", int, "training images (generated sets: how many)"),
+    ("augment", str, "augmentation preset"), ("strength", float, "augmentation strength multiplier (0–3)"),
+    ("projector_dim", int, "projector width"), ("lambd", float, "Barlow Twins λ (redundancy weight)"),
+    ("scale", float, "Barlow Twins loss scale"), ("temperature", float, "SimCLR / MoCo temperature"),
+    ("num_views", int, "relational reasoning: augmentations per image"),
+    ("stop_gradient", "bool", "SimSiam stop-gradient (false shows collapse)"),
+    ("log_every", int, "steps between metric rows"), ("snapshot_every", int, "steps between heatmap snapshots"),
+    ("eval_every", int, "epochs between automatic evaluations (0: off)"),
+    ("seed", int, "random seed"), ("device", str, "auto | cpu | cuda | cuda:N | mps"), ("name", str, "run name"),
+]
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="JSON config file (flags override it)")
+    p.add_argument("--set", action="append", default=[], metavar="VIEW.FIELD=VALUE",
+                   help="augmentation override, e.g. --set view2.solarize_p=0.5 (repeatable)")
+    for name, kind, help_ in TRAIN_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        if kind == "flag":
+            p.add_argument(flag, action="store_true", default=None, help=help_)
+        elif kind == "bool":
+            p.add_argument(flag, choices=["true", "false"], default=None, help=help_)
+        else:
+            p.add_argument(flag, type=kind, default=None, help=help_)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    flat = {name: getattr(args, name) for name, _, _ in TRAIN_FLAGS if getattr(args, name) is not None}
+    if args.set:
+        overrides = dict(cfg.augment.overrides)
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"overrides: --set expects VIEW.FIELD=VALUE, got {item!r}")
+            try:
+                overrides[key.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"overrides: {key} must be a number, got {value!r}") from None
+        flat["overrides"] = overrides
+    assert set(flat) <= set(FLAT_FIELDS)
+    return cfg.replace(**flat).validate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sslcore", description="SSL Lens engine")
+    parser.add_argument("--runs-dir", help="run store folder (default: $SSL_LENS_RUNS or ./runs)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        # Accept the global options after the command too (`python -m sslcore runs --json`).
+        p.add_argument("--runs-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return p
+
+    _add_train_flags(command("train", "train in the foreground with a progress bar"))
+    _add_train_flags(command("launch", "start a background run (queued if the device is busy); prints its id"))
+    command("runs", "list runs")
+    for name, help_ in [("status", "show one run"), ("cancel", "stop a queued or running run"),
+                        ("resume", "continue a failed, cancelled or diverged run from its last checkpoint")]:
+        command(name, help_).add_argument("run_id")
+    p = command("export", "write the backbone's state_dict (loadable by torchvision / ConvNet)")
+    p.add_argument("run_id")
+    p.add_argument("--out", help="output file (default: <run>/export/backbone.pt)")
+    command("datasets", "list datasets")
+    command("methods", "list methods, backbones and augmentation presets")
+    p = command("_worker", argparse.SUPPRESS)
+    p.add_argument("run_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = COMMANDS[args.command](args)
+    except (ConfigError, KeyError, FileNotFoundError) as e:
+        message = str(e) if not isinstance(e, KeyError) or len(e.args) != 1 else str(e.args[0])
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=str))
+    exit_status = result.get("_exit", 0) if isinstance(result, dict) else 0
+    return exit_status
+
+
+def _store(args):
+    from .runs import RunStore
+
+    return RunStore(args.runs_dir)
+
+
+def _run_dict(run) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(run) | {"progress": round(run.progress, 4)}
+
+
+def cmd_train(args) -> dict:
+    from .runs import execute_run
+    from .train import resolve_device
+
+    cfg = config_from_args(args)
+    store = _store(args)
+    device = str(resolve_device(cfg.device))
+    run_id = store.create_run(cfg, status="running")
+    store.claim_foreground(run_id, device)
+    print(f"run {run_id} on {device} → {store.run_dir(run_id)}", file=sys.stderr)
+    run = execute_run(store, run_id, progress=True)
+    if run.status != "finished":
+        print(f"run {run_id} {run.status}: {run.error or ''}", file=sys.stderr)
+    last = {k: v["value"][-1] for k, v in store.metrics(run_id).items() if v["value"]}
+    return _run_dict(run) | {"metrics": last, "_exit": 0 if run.status == "finished" else 1}
+
+
+def cmd_launch(args) -> dict:
+    from .runs import launch
+
+    cfg = config_from_args(args)
+    store = _store(args)
+    run_id = launch(cfg, store)
+    run = store.get(run_id, refresh=False)
+    if not args.json:
+        print(run_id)
+    return _run_dict(run)
+
+
+def cmd_runs(args) -> dict:
+    runs = _store(args).list_runs()
+    if not args.json:
+        print(f"{'id':42} {'status':9} {'method':13} {'dataset':8} {'progress':>8}  error")
+        for r in runs:
+            print(f"{r.id:42} {r.status:9} {r.method:13} {r.dataset:8} {r.progress:8.0%}  {r.error or ''}")
+    return {"runs": [_run_dict(r) for r in runs]}
+
+
+def cmd_status(args) -> dict:
+    store = _store(args)
+    run = store.get(args.run_id)
+    if not args.json:
+        print(f"{run.id}: {run.status} ({run.step}/{run.total_steps} steps, {run.progress:.0%}) on {run.device}")
+        if run.error:
+            print(f"error: {run.error}")
+    return _run_dict(run)
+
+
+def cmd_cancel(args) -> dict:
+    store = _store(args)
+    status = store.cancel(args.run_id)
+    if not args.json:
+        print(f"{args.run_id}: {'cancel requested' if status == 'running' else status}")
+    return _run_dict(store.get(args.run_id, refresh=False))
+
+
+def cmd_resume(args) -> dict:
+    run = _store(args).resume(args.run_id)
+    if not args.json:
+        print(f"{run.id}: {run.status}")
+    return _run_dict(run)
+
+
+def cmd_export(args) -> dict:
+    from .export import export_backbone
+
+    path = export_backbone(_store(args), args.run_id, Path(args.out) if args.out else None)
+    if not args.json:
+        print(path)
+    return {"path": str(path)}
+
+
+def cmd_datasets(args) -> dict:
+    from .data import describe_datasets
+
+    rows = describe_datasets()
+    if not args.json:
+        for d in rows:
+            factors = ", ".join(d.get("factors") or []) or "—"
+            print(f"{d['name']:8} {'embedded' if d['embedded'] else 'files':8} splits: {', '.join(d['splits']):24} "
+                  f"factors: {factors}\n         {d['description']}")
+    return {"datasets": rows}
+
+
+def cmd_methods(args) -> dict:
+    from .augment import PRESET_SOURCES
+    from .backbones import BACKBONES
+    from .methods import METHODS
+
+    methods = [{"name": n, "description": c.description, "needs_labels": c.needs_labels} for n, c in METHODS.items()]
+    backbones = [{"name": n, "description": b.description, "min_image_size": b.min_image_size}
+                 for n, b in BACKBONES.items()]
+    presets = [{"name": n, "source": s} for n, s in PRESET_SOURCES.items()]
+    if not args.json:
+        print("methods:")
+        for m in methods:
+            print(f"  {m['name']:13} {m['description']}")
+        print("backbones:")
+        for b in backbones:
+            print(f"  {b['name']:15} {b['description']}")
+        print("augmentation presets:")
+        for p in presets:
+            print(f"  {p['name']:13} {p['source']}")
+    return {"methods": methods, "backbones": backbones, "presets": presets}
+
+
+def cmd_worker(args) -> dict:
+    from .runs import execute_run
+
+    run = execute_run(_store(args), args.run_id)
+    return _run_dict(run) | {"_exit": 0 if run.status == "finished" else 1}
+
+
+COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
+            "resume": cmd_resume, "export": cmd_export, "datasets": cmd_datasets, "methods": cmd_methods,
+            "_worker": cmd_worker}
