@@ -75,3 +75,20 @@ def off_diagonal(m: torch.Tensor) -> torch.Tensor:
     """The off-diagonal elements of a square matrix, flattened (as in the reference Barlow Twins code)."""
     n = m.shape[0]
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` that the optimiser never updates (BYOL target / MoCo key encoder)."""
+    import copy
+
+    clone = copy.deepcopy(module)
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """θ_target ← m·θ_target + (1 − m)·θ_online for every parameter (buffers follow their own forward passes)."""
+    for t, o in zip(target.parameters(), online.parameters()):
+        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
