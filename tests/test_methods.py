@@ -80,6 +80,16 @@ def test_registry_defaults_build_on_cpu():
     assert method.cfg.lambd == 0.0051 and method.cfg.scale == 1.0
 
 
+@pytest.mark.parametrize("name", ["barlow_twins", "simclr", "vicreg", "moco"])
+def test_matrix_losses_run_in_float32_under_autocast(name):
+    # A bf16 cross-correlation would leave c_ii ≈ 0.99 with two significant digits.
+    method = make(name, double=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = method(*views(2, double=False))
+    assert out.loss.dtype == torch.float32 and out.matrix.dtype == torch.float32
+    assert torch.isfinite(out.loss)
+
+
 # ---------------------------------------------------------------------------------------------- Barlow Twins
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from .. import dist
-from .base import Method, StepOutput, off_diagonal, projector, standardize
+from .base import Method, StepOutput, full_precision, off_diagonal, projector, standardize, upcast
 
 
 class BarlowTwins(Method):
@@ -30,13 +30,15 @@ class BarlowTwins(Method):
     def forward(self, x1, x2, *more_views, y=None) -> StepOutput:
         z1 = self.projector(self.backbone(x1))
         z2 = self.projector(self.backbone(x2))
-        z1g, z2g = dist.all_gather_cat(z1), dist.all_gather_cat(z2)   # global batch (no-op in one process)
-        c = standardize(z1g).T @ standardize(z2g) / z1g.shape[0]
-        on_diag = (1 - torch.diagonal(c)).pow(2).sum()
-        off_diag = off_diagonal(c).pow(2).sum()
-        invariance = self.cfg.scale * on_diag
-        redundancy = self.cfg.scale * self.cfg.lambd * off_diag
-        loss = invariance + redundancy
+        with full_precision(z1):
+            z1, z2 = upcast(z1), upcast(z2)
+            z1g, z2g = dist.all_gather_cat(z1), dist.all_gather_cat(z2)   # global batch (no-op in one process)
+            c = standardize(z1g).T @ standardize(z2g) / z1g.shape[0]
+            on_diag = (1 - torch.diagonal(c)).pow(2).sum()
+            off_diag = off_diagonal(c).pow(2).sum()
+            invariance = self.cfg.scale * on_diag
+            redundancy = self.cfg.scale * self.cfg.lambd * off_diag
+            loss = invariance + redundancy
         return StepOutput(loss=loss,
                           terms={"invariance": invariance.item(), "redundancy": redundancy.item()},
                           z1=z1.detach(), z2=z2.detach(), matrix=c.detach())

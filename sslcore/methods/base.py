@@ -77,6 +77,17 @@ def off_diagonal(m: torch.Tensor) -> torch.Tensor:
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
+def full_precision(t: torch.Tensor):
+    """Context for computing a loss in float32 under autocast: a bf16 C or similarity matrix is too coarse
+    (c_ii ≈ 0.99 has two significant digits). Cast the embeddings with ``upcast`` inside it."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
+def upcast(t: torch.Tensor) -> torch.Tensor:
+    """float16 / bfloat16 → float32; other dtypes (float32, float64) unchanged."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def frozen_copy(module: nn.Module) -> nn.Module:
     """A copy of ``module`` that the optimiser never updates (BYOL target / MoCo key encoder)."""
     import copy
@@ -89,6 +100,6 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """θ_target ← m·θ_target + (1 − m)·θ_online for every parameter (buffers follow their own forward passes)."""
+    """θ_target ← m·θ_target + (1 − m)·θ_online for every parameter (buffers follow their own forwards)."""
     for t, o in zip(target.parameters(), online.parameters()):
         t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)

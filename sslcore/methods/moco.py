@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import dist
-from .base import Method, StepOutput, ema_update, frozen_copy
+from .base import Method, StepOutput, ema_update, frozen_copy, full_precision, upcast
 
 
 class MoCo(Method):
@@ -57,16 +57,19 @@ class MoCo(Method):
     def forward(self, x1, x2, *more_views, y=None) -> StepOutput:
         z1 = self.projector(self.backbone(x1))
         z2 = self.projector(self.backbone(x2))
-        q1, q2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
         with torch.no_grad():
-            k1 = F.normalize(self.key_projector(self.key_backbone(x1)), dim=1)
-            k2 = F.normalize(self.key_projector(self.key_backbone(x2)), dim=1)
-        loss_1, hit_1 = self.info_nce(q1, k2)
-        loss_2, hit_2 = self.info_nce(q2, k1)
-        loss = (loss_1.mean() + loss_2.mean()) / 2
-        with torch.no_grad():
-            accuracy = torch.cat([hit_1, hit_2]).float().mean().item()
-            matrix = q1 @ k2.T
+            k1 = self.key_projector(self.key_backbone(x1))
+            k2 = self.key_projector(self.key_backbone(x2))
+        with full_precision(z1):
+            z1, z2 = upcast(z1), upcast(z2)
+            q1, q2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+            k1, k2 = F.normalize(upcast(k1), dim=1), F.normalize(upcast(k2), dim=1)
+            loss_1, hit_1 = self.info_nce(q1, k2)
+            loss_2, hit_2 = self.info_nce(q2, k1)
+            loss = (loss_1.mean() + loss_2.mean()) / 2
+            with torch.no_grad():
+                accuracy = torch.cat([hit_1, hit_2]).float().mean().item()
+                matrix = q1 @ k2.T
         self.enqueue(torch.cat([dist.all_gather_cat_no_grad(k1), dist.all_gather_cat_no_grad(k2)]))
         return StepOutput(loss=loss, terms={"info_nce": loss.item()}, z1=z1.detach(), z2=z2.detach(),
                           matrix=matrix, metrics={"contrastive_accuracy": accuracy})

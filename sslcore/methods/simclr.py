@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import dist
-from .base import Method, StepOutput, projector
+from .base import Method, StepOutput, full_precision, projector, upcast
 
 
 class SimCLR(Method):
@@ -34,24 +34,26 @@ class SimCLR(Method):
     def forward(self, x1, x2, *more_views, y=None) -> StepOutput:
         z1 = self.projector(self.backbone(x1))
         z2 = self.projector(self.backbone(x2))
-        q1, q2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-        n = q1.shape[0]
-        k1, k2 = dist.all_gather_cat(q1), dist.all_gather_cat(q2)      # global keys (no-op in one process)
-        n_global = k1.shape[0]
-        keys = torch.cat([k1, k2])                                     # 2N_global × D
-        queries = torch.cat([q1, q2])                                  # 2N × D (local)
-        logits = queries @ keys.T / self.cfg.temperature
-        # Global index of each local query: view 1 of sample i is offset + i, view 2 is N_global + offset + i.
-        own = torch.arange(n, device=q1.device) + dist.rank() * n
-        self_idx = torch.cat([own, own + n_global])
-        pos_idx = torch.cat([own + n_global, own])
-        rows = torch.arange(2 * n, device=q1.device)
-        is_self = torch.zeros_like(logits, dtype=torch.bool)
-        is_self[rows, self_idx] = True
-        logits = logits.masked_fill(is_self, float("-inf"))            # a query is never its own negative
-        loss = F.cross_entropy(logits, pos_idx)
-        with torch.no_grad():
-            accuracy = (logits.argmax(1) == pos_idx).float().mean().item()
-            matrix = q1 @ q2.T
+        with full_precision(z1):
+            z1, z2 = upcast(z1), upcast(z2)
+            q1, q2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+            n = q1.shape[0]
+            k1, k2 = dist.all_gather_cat(q1), dist.all_gather_cat(q2)      # global keys (no-op in one process)
+            n_global = k1.shape[0]
+            keys = torch.cat([k1, k2])                                     # 2N_global × D
+            queries = torch.cat([q1, q2])                                  # 2N × D (local)
+            logits = queries @ keys.T / self.cfg.temperature
+            # Global index of each local query: view 1 of sample i is offset + i, view 2 is N_global + offset + i.
+            own = torch.arange(n, device=q1.device) + dist.rank() * n
+            self_idx = torch.cat([own, own + n_global])
+            pos_idx = torch.cat([own + n_global, own])
+            rows = torch.arange(2 * n, device=q1.device)
+            is_self = torch.zeros_like(logits, dtype=torch.bool)
+            is_self[rows, self_idx] = True
+            logits = logits.masked_fill(is_self, float("-inf"))            # a query is never its own negative
+            loss = F.cross_entropy(logits, pos_idx)
+            with torch.no_grad():
+                accuracy = (logits.argmax(1) == pos_idx).float().mean().item()
+                matrix = q1 @ q2.T
         return StepOutput(loss=loss, terms={"nt_xent": loss.item()}, z1=z1.detach(), z2=z2.detach(),
                           matrix=matrix, metrics={"contrastive_accuracy": accuracy})

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import dist
-from .base import Method, StepOutput, off_diagonal, projector
+from .base import Method, StepOutput, full_precision, off_diagonal, projector, upcast
 
 
 class VICReg(Method):
@@ -32,16 +32,19 @@ class VICReg(Method):
     def forward(self, x1, x2, *more_views, y=None) -> StepOutput:
         z1 = self.projector(self.backbone(x1))
         z2 = self.projector(self.backbone(x2))
-        w_var, w_inv, w_cov = self.cfg.vicreg_weights
-        invariance = F.mse_loss(z1, z2)
-        a, b = dist.all_gather_cat(z1), dist.all_gather_cat(z2)          # global batch (no-op in one process)
-        n, d = a.shape
-        a, b = a - a.mean(0), b - b.mean(0)
-        std_a, std_b = torch.sqrt(a.var(0) + 1e-4), torch.sqrt(b.var(0) + 1e-4)
-        variance = F.relu(1 - std_a).mean() / 2 + F.relu(1 - std_b).mean() / 2
-        cov_a, cov_b = a.T @ a / (n - 1), b.T @ b / (n - 1)
-        covariance = off_diagonal(cov_a).pow(2).sum() / d + off_diagonal(cov_b).pow(2).sum() / d
-        parts = {"variance": w_var * variance, "invariance": w_inv * invariance, "covariance": w_cov * covariance}
-        loss = parts["variance"] + parts["invariance"] + parts["covariance"]
+        with full_precision(z1):
+            z1, z2 = upcast(z1), upcast(z2)
+            w_var, w_inv, w_cov = self.cfg.vicreg_weights
+            invariance = F.mse_loss(z1, z2)
+            a, b = dist.all_gather_cat(z1), dist.all_gather_cat(z2)          # global batch (no-op in one process)
+            n, d = a.shape
+            a, b = a - a.mean(0), b - b.mean(0)
+            std_a, std_b = torch.sqrt(a.var(0) + 1e-4), torch.sqrt(b.var(0) + 1e-4)
+            variance = F.relu(1 - std_a).mean() / 2 + F.relu(1 - std_b).mean() / 2
+            cov_a, cov_b = a.T @ a / (n - 1), b.T @ b / (n - 1)
+            covariance = off_diagonal(cov_a).pow(2).sum() / d + off_diagonal(cov_b).pow(2).sum() / d
+            parts = {"variance": w_var * variance, "invariance": w_inv * invariance,
+                     "covariance": w_cov * covariance}
+            loss = parts["variance"] + parts["invariance"] + parts["covariance"]
         return StepOutput(loss=loss, terms={k: v.item() for k, v in parts.items()}, z1=z1.detach(),
                           z2=z2.detach(), matrix=cov_a.detach())
