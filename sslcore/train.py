@@ -211,7 +211,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.ddp_model(*views, y=y)
         if not torch.isfinite(out.loss):
-            raise Diverged(f"loss became {float(out.loss)} at step {st.step + 1}; lower --lr or check --scale")
+            raise Diverged(f"loss became {float(out.loss.detach())} at step {st.step + 1}; lower --lr or check --scale")
         if st.optimizer is not None:
             for g in st.optimizer.param_groups:
                 g["lr"] = lr
