@@ -120,15 +120,16 @@ def _run_dict(run) -> dict[str, Any]:
 
 def cmd_train(args) -> dict:
     from .runs import execute_run
-    from .train import resolve_device
+
+    from .train import Trainer
 
     cfg = config_from_args(args)
     store = _store(args)
-    device = str(resolve_device(cfg.device))
-    run_id = store.create_run(cfg, status="running")
-    store.claim_foreground(run_id, device)
-    print(f"run {run_id} on {device} → {store.run_dir(run_id)}", file=sys.stderr)
-    run = execute_run(store, run_id, progress=True)
+    trainer = Trainer(cfg)  # loads the data first: a missing dataset is a one-line error, not a failed run
+    run_id = store.create_run(cfg, status="running", total_steps=trainer.total_steps)
+    store.claim_foreground(run_id, str(trainer.device))
+    print(f"run {run_id} on {trainer.device} → {store.run_dir(run_id)}", file=sys.stderr)
+    run = execute_run(store, run_id, progress=True, trainer=trainer)
     if run.status != "finished":
         print(f"run {run_id} {run.status}: {run.error or ''}", file=sys.stderr)
     last = {k: v["value"][-1] for k, v in store.metrics(run_id).items() if v["value"]}

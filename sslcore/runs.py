@@ -491,10 +491,11 @@ class RunRecorder:
         print(f"epoch {epoch} done at step {step}", flush=True)
 
 
-def execute_run(store: RunStore, run_id: str, *, progress: bool = False) -> RunInfo:
+def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer=None) -> RunInfo:
     """Run (or resume) a stored run in this process and record how it ended. Never raises for a training
     failure: the status says failed/diverged, the error's last line is stored, the traceback goes to stdout
-    (the run's log.txt for background runs)."""
+    (the run's log.txt for background runs). A foreground caller may pass the ``trainer`` it built already
+    (so bad data fails before a run is stored)."""
     from .train import Diverged, Trainer
 
     run = store.get(run_id, refresh=False)
@@ -505,7 +506,9 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False) -> RunI
         cfg = store.config(run_id)
         if cfg.device in ("auto", "cuda") and run.device:
             cfg = cfg.replace(device=run.device)
-        trainer = Trainer(cfg, recorder)
+        if trainer is None:
+            trainer = Trainer(cfg, recorder)
+        trainer.recorder = recorder
         store.update(run_id, total_steps=trainer.total_steps)
         if store.checkpoints(run_id):
             trainer.load_checkpoint(store.load_checkpoint(run_id))
