@@ -61,3 +61,96 @@ def global_batch_size(local: int) -> int:
                      device="cuda" if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(n)
     return int(n.item())
+
+
+# ---- process group setup (torchrun) ----
+def init_from_env() -> bool:
+    """Join the process group torchrun describes (RANK / WORLD_SIZE / MASTER_ADDR env); NCCL on GPUs, gloo on CPU.
+    Returns True when this process is one of several."""
+    import os
+
+    if is_distributed():
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    use_cuda = torch.cuda.is_available() and os.environ.get("SSL_LENS_DEVICE", "auto") != "cpu"
+    if use_cuda:
+        torch.cuda.set_device(local_rank())
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return True
+
+
+def local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank if ``flag`` is true on any rank (a collective stop / divergence decision)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+# ---- batch norm over the global batch ----
+class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics cover the global batch on any backend.
+
+    ``nn.SyncBatchNorm`` only runs on GPUs; this one all-reduces per-channel sums (differentiably), so 2 CPU
+    processes on gloo normalise exactly as 1 process on the whole batch. Same parameters and buffers as
+    BatchNorm, so checkpoints load into a plain model.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {x.dim()}-D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed()):
+            return super().forward(x)
+        dims = [0, *range(2, x.dim())]
+        channels = x.shape[1]
+        count = torch.tensor([x.numel() / channels], dtype=x.dtype, device=x.device)
+        stats = all_reduce_sum(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        n = stats[-1]
+        mean = stats[:channels] / n
+        var = (stats[channels:2 * channels] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+        shape = [1, channels] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def convert_batchnorm(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Every BatchNorm normalises over the global batch, as the reference implementations do under DDP:
+    ``nn.SyncBatchNorm`` on CUDA, ``GlobalBatchNorm`` elsewhere (gloo)."""
+    if device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    out = module
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
+        out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
+        out.load_state_dict(module.state_dict())
+        out.to(next(iter(module.buffers()), torch.empty(0)).device)
+    for name, child in module.named_children():
+        out.add_module(name, convert_batchnorm(child, device))
+    return out
