@@ -1,7 +1,28 @@
-"""SSL Lens — the Streamlit app's router: page config, navigation and the shared sidebar."""
+"""SSL Lens — the Streamlit app's router: page config, navigation and the shared sidebar.
+
+Run it with ``streamlit run app.py``. Pages live in ``app_pages/`` (thin: they read ``sslcore`` and draw), shared
+page helpers in ``lens_ui/``, explanations in ``assets/``.
+
+The folder is not called ``pages/``: with a ``pages/`` folder beside the main script, Streamlit (1.67) runs in its
+legacy multipage mode until ``app.py`` has run once in the server process, so a shared link opened first on a
+fresh server (``/compare?runs=…``) would run the page file on its own, without this router and sidebar.
+"""
 import streamlit as st
+
+from lens_ui.common import guard, sidebar
 
 st.set_page_config(page_title="SSL Lens", page_icon="🔭", layout="wide")
 
-pages = [st.Page("pages/home.py", title="Home", icon="🏠", default=True)]
-st.navigation(pages).run()
+pages = [
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/augmentations.py", title="Augmentations", icon="🎨"),
+    st.Page("app_pages/train.py", title="Train", icon="🏋️"),
+    st.Page("app_pages/monitor.py", title="Monitor", icon="📈"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon="🗺️"),
+    st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
+]
+page = st.navigation(pages)
+with guard("The sidebar"):
+    sidebar()
+with guard(f"The {page.title} page"):
+    page.run()

@@ -1,0 +1,296 @@
+"""Train: lesson presets, a run form validated field by field, and the table of runs with cancel / resume."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from lens_ui.common import (PAGES, STATUS_HELP, STATUS_ICONS, asset, format_duration, format_time, guard, guarded,
+                            lessons, run_label, store)
+from sslcore.augment import PRESET_SOURCES, PRESETS
+from sslcore.backbones import BACKBONES
+from sslcore.config import ConfigError, RunConfig
+from sslcore.data import DATASETS
+from sslcore.methods import METHODS
+from sslcore.runs import launch
+from sslcore.train import resolve_device
+
+# The form's defaults: a Barlow Twins run on the built-in shapes that takes about two minutes on a laptop CPU
+# (4000 images × 5 epochs at batch 128 = 155 steps).
+DEFAULTS = {
+    "method": "barlow_twins", "dataset": "shapes", "backbone": "convnet", "epochs": 5, "batch_size": 128,
+    "lr": 2e-3, "augment": "barlow_twins", "strength": 1.0, "projector_dim": 512, "lambd": 0.0051,
+    "temperature": 0.1, "stop_gradient": True, "ema": 0.99, "num_views": 4, "seed": 0, "device": "auto",
+    "image_size": 32, "train_size": 4000, "optimizer": "adamw", "weight_decay": 1e-4, "warmup_epochs": 1.0,
+    "log_every": 2, "snapshot_every": 10, "data_root": "", "download": False, "name": "",
+}
+# Fields shown only for the methods that use them.
+METHOD_FIELDS = {"lambd": ("barlow_twins",), "temperature": ("simclr", "moco"), "stop_gradient": ("simsiam",),
+                 "ema": ("byol", "moco"), "num_views": ("relational",)}
+IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128, 224]
+KEY = "train."
+
+
+def _k(field: str) -> str:
+    return KEY + field
+
+
+def _devices() -> list[str]:
+    import torch
+
+    options = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        options += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        options.append("mps")
+    return options
+
+
+def _fill_form(fields: dict) -> None:
+    """Callback: put a lesson's (or the defaults') values into the form's widgets."""
+    for name, value in (DEFAULTS | fields).items():
+        if name in DEFAULTS:
+            st.session_state[_k(name)] = value
+    st.session_state[_k("overrides")] = {}
+
+
+def _launch_lesson(lesson: dict) -> None:
+    """Callback: launch every run of a lesson (they queue and run one after another)."""
+    ids, errors = [], []
+    for run in lesson["runs"]:
+        fields = DEFAULTS | {"name": f"{lesson['title'].split(' (')[0]}: {run['label']}"} | run["fields"]
+        try:
+            cfg = _config(fields)
+            ids.append(launch(cfg, store()))
+        except Exception as e:  # noqa: BLE001 — reported below the button
+            errors.append(f"{run['label']}: {e}")
+    st.session_state["train.launched"] = {"ids": ids, "title": lesson["title"], "errors": errors}
+
+
+def _config(fields: dict) -> RunConfig:
+    """Form fields → validated RunConfig. Empty optional fields fall back to the config's defaults."""
+    flat = {k: v for k, v in fields.items() if k not in ("data_root", "name")}
+    if fields.get("data_root"):
+        flat["data_root"] = fields["data_root"]
+    if fields.get("name"):
+        flat["name"] = fields["name"]
+    cfg = RunConfig().replace(**flat).validate()
+    if cfg.data.train_size and cfg.optim.batch_size > cfg.data.train_size:
+        raise ConfigError(f"batch_size: {cfg.optim.batch_size} is larger than the training set "
+                          f"({cfg.data.train_size} images); lower the batch size or use more images")
+    resolve_device(cfg.device)  # an explicit device that is not here is a ConfigError naming `device`
+    return cfg
+
+
+def _field_of(error: ConfigError) -> str:
+    """ConfigError messages start with the field name ("epochs: must be …"); map it to the form's field."""
+    head = str(error).split(":", 1)[0].strip().rsplit(".", 1)[-1]
+    return {"name": "method", "preset": "augment", "momentum": "ema", "root": "data_root",
+            "overrides": "augment"}.get(head, head)
+
+
+st.title("🏋️ Train")
+st.caption("Start a run in the background. It keeps training when you switch pages or close the browser; "
+           "watch it on **Monitor**.")
+
+# ---- arriving from the Augmentations page ----
+incoming = st.session_state.pop("train.from_augment", None)
+if incoming:
+    st.session_state[_k("augment")] = incoming["augment"]
+    st.session_state[_k("strength")] = float(incoming["strength"])
+    st.session_state[_k("overrides")] = incoming["overrides"]
+for name, value in DEFAULTS.items():
+    st.session_state.setdefault(_k(name), value)
+st.session_state.setdefault(_k("overrides"), {})
+
+# ---- lessons ----
+st.subheader("Lessons")
+all_lessons = lessons()
+titles = {lesson["id"]: lesson for lesson in all_lessons}
+lesson = titles[st.selectbox("Pick a lesson", list(titles), format_func=lambda i: titles[i]["title"],
+                             key="train.lesson")]
+lc1, lc2 = st.columns([3, 1])
+with lc1:
+    st.markdown(lesson["summary"])
+    st.markdown(f"**What to watch:** {lesson['watch']}")
+    st.caption("Runs: " + " · ".join(f"**{r['label']}** (" + ", ".join(f"{k}={v}" for k, v in r["fields"].items())
+                                     + ")" for r in lesson["runs"]))
+with lc2:
+    n = len(lesson["runs"])
+    st.button(f"🚀 Launch this lesson ({n} run{'s' if n > 1 else ''})", on_click=_launch_lesson, args=(lesson,),
+              type="primary", width="stretch", key="train.launch_lesson")
+    st.button("✏️ Load its first run into the form", on_click=_fill_form, args=(lesson["runs"][0]["fields"],),
+              width="stretch", key="train.load_lesson")
+
+launched = st.session_state.get("train.launched")
+if launched:
+    for err in launched["errors"]:
+        st.error(err)
+    if launched["ids"]:
+        st.success(f"Launched {len(launched['ids'])} run(s) for “{launched['title']}”. They run one after another.",
+                   icon="🚀")
+        l1, l2, _ = st.columns([1, 1, 2])
+        l1.page_link(PAGES["monitor"], label="Monitor the first run", icon="📈",
+                     query_params={"run": launched["ids"][0]})
+        if len(launched["ids"]) > 1:
+            l2.page_link(PAGES["compare"], label="Compare these runs", icon="⚖️",
+                         query_params={"runs": ",".join(launched["ids"])})
+
+# ---- the form ----
+st.subheader("Your own run")
+slots: dict[str, st.delta_generator.DeltaGenerator] = {}
+
+
+def field(container, name: str, widget, *args, **kwargs):
+    """Draw one form widget bound to ``train.<name>`` with an empty slot beneath it for its error message."""
+    value = getattr(container, widget)(*args, key=_k(name), **kwargs)
+    slots[name] = container.empty()
+    return value
+
+
+values: dict = {}
+c1, c2, c3 = st.columns(3)
+with c1:
+    values["method"] = field(st, "method", "selectbox", "Method", list(METHODS))
+    st.caption(METHODS[values["method"]].description)
+    values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS))
+    st.caption(DATASETS[values["dataset"]].description)
+    values["backbone"] = field(st, "backbone", "selectbox", "Backbone", list(BACKBONES))
+    st.caption(BACKBONES[values["backbone"]].description)
+with c2:
+    values["epochs"] = field(st, "epochs", "number_input", "Epochs", min_value=0, step=1,
+                             help="passes over the training images")
+    values["batch_size"] = field(st, "batch_size", "number_input", "Batch size", min_value=0, step=16,
+                                 help="image pairs per step")
+    values["lr"] = field(st, "lr", "number_input", "Learning rate", min_value=0.0, step=1e-4, format="%.5f",
+                         help="peak learning rate (linear warm-up, then cosine decay)")
+    values["projector_dim"] = field(st, "projector_dim", "number_input", "Projector dimension", min_value=0,
+                                    step=64, help="width of the projector MLP; the heatmap shows its top-left block")
+    values["seed"] = field(st, "seed", "number_input", "Seed", min_value=0, step=1,
+                           help="same config + same seed on the same device = the same loss curve")
+with c3:
+    values["augment"] = field(st, "augment", "selectbox", "Augmentation preset", list(PRESETS))
+    st.caption(PRESET_SOURCES[values["augment"]])
+    values["strength"] = field(st, "strength", "slider", "Augmentation strength", 0.0, 3.0, step=0.05,
+                               help="multiplies every augmentation probability and magnitude")
+    method = values["method"]
+    if method in METHOD_FIELDS["lambd"]:
+        values["lambd"] = field(st, "lambd", "number_input", "λ (redundancy weight)", step=0.001, format="%.4f",
+                                help="Barlow Twins: weight of the off-diagonal term; 0 turns it off")
+    if method in METHOD_FIELDS["temperature"]:
+        values["temperature"] = field(st, "temperature", "number_input", "Temperature", step=0.05, format="%.3f",
+                                      help="softmax temperature of the contrastive loss")
+    if method in METHOD_FIELDS["ema"]:
+        values["ema"] = field(st, "ema", "number_input", "EMA momentum", step=0.005, format="%.3f",
+                              help="how slowly the target / key encoder follows the online one")
+    if method in METHOD_FIELDS["stop_gradient"]:
+        values["stop_gradient"] = field(st, "stop_gradient", "checkbox", "Stop-gradient on the target",
+                                        help="turn it off to watch SimSiam collapse")
+    if method in METHOD_FIELDS["num_views"]:
+        values["num_views"] = field(st, "num_views", "number_input", "Views per image", step=1)
+    devices = _devices()
+    if st.session_state[_k("device")] not in devices:
+        st.session_state[_k("device")] = "auto"
+    values["device"] = field(st, "device", "selectbox", "Device", devices,
+                             help="auto: CUDA, then Apple MPS, then CPU")
+
+with st.expander("Advanced: image size, dataset size, optimizer, logging, name"):
+    a1, a2, a3 = st.columns(3)
+    values["image_size"] = field(a1, "image_size", "selectbox", "Image size (px)", IMAGE_SIZES)
+    values["train_size"] = field(a1, "train_size", "number_input", "Training images", min_value=0, step=500,
+                                 help="generated datasets: how many images; others: a random subset of that many")
+    values["optimizer"] = field(a2, "optimizer", "selectbox", "Optimizer", ["adamw", "adam", "sgd", "lars"])
+    values["weight_decay"] = field(a2, "weight_decay", "number_input", "Weight decay", step=1e-4, format="%.5f")
+    values["warmup_epochs"] = field(a2, "warmup_epochs", "number_input", "Warm-up epochs", step=0.5)
+    values["log_every"] = field(a3, "log_every", "number_input", "Log metrics every (steps)", min_value=0, step=1)
+    values["snapshot_every"] = field(a3, "snapshot_every", "number_input", "Heatmap snapshot every (steps)",
+                                     min_value=0, step=1)
+    values["name"] = field(a3, "name", "text_input", "Run name (optional)")
+    if not DATASETS[values["dataset"]].embedded:
+        values["data_root"] = field(a1, "data_root", "text_input", "Data folder",
+                                    help="cifar10 / stl10: the folder holding the files; folder: your images")
+        values["download"] = field(a1, "download", "checkbox", "Download cifar10 / stl10 into the data folder")
+
+overrides = st.session_state[_k("overrides")]
+if overrides:
+    o1, o2 = st.columns([4, 1])
+    o1.info("Augmentation changes from the Augmentations page: "
+            + ", ".join(f"`{k}={v:g}`" for k, v in overrides.items()), icon="🎨")
+    o2.button("Clear them", on_click=lambda: st.session_state.update({_k("overrides"): {}}), key="train.clear_ov")
+    values["overrides"] = dict(overrides)
+
+# ---- validation, next to the field it concerns ----
+error: ConfigError | None = None
+cfg: RunConfig | None = None
+try:
+    cfg = _config(values)
+except ConfigError as e:
+    error = e
+    slot = slots.get(_field_of(e))
+    (slot or st).error(str(e), icon="⚠️")
+
+if cfg is not None:
+    steps = (cfg.data.train_size or 0) // max(cfg.optim.batch_size, 1) * cfg.optim.epochs
+    if cfg.data.train_size:
+        st.caption(f"{cfg.data.train_size} images × {cfg.optim.epochs} epochs at batch {cfg.optim.batch_size} = "
+                   f"**{steps} steps** ({cfg.data.train_size * cfg.optim.epochs:,} pairs).")
+b1, b2, _ = st.columns([1, 1, 3])
+go = b1.button("🚀 Launch", type="primary", disabled=cfg is None, width="stretch", key="train.launch",
+               help="fix the field marked in red first" if cfg is None else "start training in the background")
+b2.button("↩️ Reset the form", on_click=_fill_form, args=({},), width="stretch", key="train.reset")
+if go and cfg is not None:
+    with guard("Launching the run"):
+        run_id = launch(cfg, store())
+        st.session_state["train.launched"] = {"ids": [run_id], "title": cfg.name or cfg.method.name, "errors": []}
+        st.rerun()
+
+
+# ---- runs table ----
+@guarded("The runs table")
+def runs_table() -> None:
+    s = store()
+    runs = s.list_runs()
+    live = any(r.active for r in runs)
+    if st.session_state.get("train.table_live") and not live:
+        st.session_state["train.table_live"] = False
+        st.rerun(scope="app")  # everything finished: redraw once, without the timer
+    st.session_state["train.table_live"] = live
+    if not runs:
+        st.info("No runs yet: launch a lesson or your own run above.", icon="👆")
+        return
+    show_all = st.toggle("Show all runs", value=False, key="train.show_all") if len(runs) > 15 else True
+    header = st.columns([0.9, 3.2, 2.2, 1.1, 1.3])
+    for col, text in zip(header, ["status", "run", "progress", "started", ""]):
+        col.caption(f"**{text}**")
+    for r in runs if show_all else runs[:15]:
+        c = st.columns([0.9, 3.2, 2.2, 1.1, 1.3], vertical_alignment="center")
+        c[0].markdown(f"{STATUS_ICONS.get(r.status, '')} {r.status}", help=STATUS_HELP.get(r.status))
+        c[1].markdown(f"**{r.name}**  \n`{r.id}` · {r.method} · {r.dataset}" if r.name != r.id else
+                      f"`{r.id}` · {r.method} · {r.dataset}")
+        if r.error:
+            c[1].caption(f"⚠️ {r.error}")
+        c[2].progress(r.progress, text=f"{r.step}/{r.total_steps or '?'} steps")
+        elapsed = (r.ended or (time.time() if r.active else None)) if r.started else None
+        c[3].caption(f"{format_time(r.started)}  \n{format_duration(elapsed - r.started) if elapsed else '—'}")
+        with c[4]:
+            b = st.columns(2)
+            b[0].page_link(PAGES["monitor"], label="Monitor", icon="📈", query_params={"run": r.id})
+            if r.active:
+                if b[1].button("Cancel", key=f"cancel.{r.id}", help="stop it; it can be resumed later"):
+                    s.cancel(r.id)
+                    st.rerun(scope="fragment")
+            elif r.status in ("failed", "cancelled", "diverged"):
+                if b[1].button("Resume", key=f"resume.{r.id}", help="continue from the last checkpoint"):
+                    s.resume(r.id)
+                    st.rerun(scope="app")
+
+
+st.subheader("Runs")
+st.caption("Statuses: " + " · ".join(f"{STATUS_ICONS[s]} {s}" for s in STATUS_ICONS)
+           + ". Runs start one at a time per device; the others wait as *queued*.")
+with guard("Reading the runs"):
+    any_live = any(r.active for r in store().list_runs())
+st.fragment(runs_table, run_every=2.0 if any_live else None)()
+
+with st.expander("What the settings mean"):
+    st.markdown(asset("train.md"))
