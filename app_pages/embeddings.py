@@ -1,0 +1,219 @@
+"""Embeddings: what a run's representation encodes — a UMAP of the test images coloured by class or by any factor,
+thumbnails on hover, nearest neighbours of a clicked image, and the kNN / linear / factor-probe table.
+
+Nothing heavy runs inside a script run: evaluating a checkpoint is a background process, UMAP a background thread
+(with PCA shown meanwhile), and the page follows their progress in a fragment.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from lens_ui import cached, jobs
+from lens_ui.common import PAGES, asset, format_duration, guard, guarded, pick_run, store
+from lens_ui.figures import curves_figure, scatter_figure
+from lens_ui.hover import hover_thumbnails
+from lens_ui.images import enlarge
+from lens_ui.tables import probe_table, protocol_label
+from sslcore.evaluate import eval_history
+
+CHART_KEY = "emb_scatter"
+N_NEIGHBOURS = 8
+
+st.title("🗺️ Embeddings")
+st.caption("Every point is a test image, placed by the run's representation: similar representations land close "
+           "together. Hover a point to see its image; click one (or draw a box / lasso) to list its nearest "
+           "neighbours.")
+jobs.warm_up()
+
+runs = store().list_runs()
+if not runs:
+    st.info("No runs yet. Train one first: finished runs are evaluated automatically.", icon="👈")
+    st.page_link(PAGES["train"], label="Go to Train", icon="🏋️")
+    st.stop()
+
+c1, c2 = st.columns([3, 1.2])
+with c1:
+    run = pick_run(runs, key="emb.run", prefer="finished")
+s = store()
+ckpt_steps = [step for step, _ in s.checkpoints(run.id)]
+emb_steps = cached.embedding_steps(run.id)
+all_steps = sorted(set(ckpt_steps) | set(emb_steps))
+if not all_steps:
+    st.info(f"This run has no checkpoint yet ({run.status}). A checkpoint is written at the end of every epoch; "
+            "come back then.", icon="⏳")
+    if run.error:
+        st.error(run.error)
+    st.stop()
+with c2:
+    if st.session_state.get("emb.step") not in all_steps:
+        st.session_state["emb.step"] = emb_steps[-1] if emb_steps else all_steps[-1]
+    step = st.selectbox("Checkpoint step", all_steps, key="emb.step",
+                        format_func=lambda x: f"step {x}" + (" · evaluated" if x in emb_steps else ""),
+                        help="every epoch's checkpoint; the evaluated ones have an embedding")
+
+
+@guarded("Following background work")
+def progress_panel(kind: str, run_id: str, step_: int) -> None:
+    job = jobs.get(kind, run_id, step_)
+    if job is None:
+        return
+    if job.running:
+        st.progress(job.fraction, text=f"{job.message} · {format_duration(time.time() - job.started)}")
+    elif job.error:
+        st.error(f"{'Evaluation' if kind == 'eval' else 'UMAP'} failed: {job.error}")
+    elif st.session_state.get(f"emb.job_seen.{kind}.{run_id}.{step_}") != job.started:
+        st.session_state[f"emb.job_seen.{kind}.{run_id}.{step_}"] = job.started
+        st.rerun(scope="app")  # finished: redraw the page with the new results
+
+
+def follow(kind: str) -> None:
+    job = jobs.get(kind, run.id, step)
+    live = job is not None and job.running
+    st.fragment(progress_panel, run_every=1.0 if live else None)(kind, run.id, step)
+
+
+# ---- not evaluated yet: evaluate in the background ----
+if step not in emb_steps:
+    job = jobs.get("eval", run.id, step)
+    st.info(f"Step {step} has not been evaluated yet. Evaluation extracts features of the training and test "
+            "images, fits the kNN and linear probes on the class and on every factor, and compares with raw "
+            "pixels and a random backbone. It runs in the background (about a minute on a CPU).", icon="🧪")
+    if job is None or (not job.running):
+        if st.button(f"🧪 Evaluate step {step}", type="primary", key="emb.evaluate"):
+            jobs.start_eval(run.id, step)
+            st.rerun()
+    follow("eval")
+    st.stop()
+
+emb = cached.embedding(run.id, step)
+results = cached.latest_results(run.id, step)
+
+# ---- UMAP (background) or PCA ----
+if not emb["has_umap"]:
+    jobs.start_umap(run.id, step)  # idempotent: one job per (run, step)
+umap_job = jobs.get("umap", run.id, step)
+options = ["UMAP", "PCA"] if emb["has_umap"] else ["PCA"]
+o1, o2, o3 = st.columns([1, 1.4, 1.6])
+projection = o1.radio("Projection", options, horizontal=True, key="emb.projection",
+                      help="UMAP keeps neighbourhoods; PCA (instant) keeps the two directions of largest variance")
+factor_names = list(emb["factors"])
+colour_by = o2.selectbox("Colour by", ["class"] + factor_names, key="emb.colour",
+                         help="the class, or a nuisance factor the representation should ignore")
+if not emb["has_umap"]:
+    with o3:
+        st.caption("UMAP is being computed in the background; PCA meanwhile.")
+        follow("umap")
+
+xy = np.asarray(emb["umap"] if projection == "UMAP" else emb["pca"], dtype=float)
+labels = np.asarray(emb["labels"])
+class_names = emb["class_names"]
+if colour_by == "class":
+    colour, names = labels, class_names
+else:
+    colour, names = np.asarray(emb["factors"][colour_by]), emb["factor_names"].get(colour_by)
+
+
+def describe(row: int) -> str:
+    parts = [f"#{row}", class_names[int(labels[row])] if 0 <= int(labels[row]) < len(class_names) else "?"]
+    for f in factor_names[:3]:
+        v = int(emb["factors"][f][row])
+        fn = emb["factor_names"].get(f) or []
+        parts.append(f"{f} {fn[v] if 0 <= v < len(fn) else v}")
+    return " · ".join(parts)
+
+
+hover = [describe(i) for i in range(len(xy))]
+images = cached.images_of(emb)
+
+
+def _selected() -> None:
+    """on_select: the first selected point becomes the query; a box / lasso keeps the whole selection."""
+    event = st.session_state.get(CHART_KEY)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    rows = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            rows.append(int(cd))
+    if rows:
+        st.session_state["emb.query"] = rows[0]
+        st.session_state["emb.selection"] = rows
+
+
+if st.session_state.get("emb.context") != (run.id, step):
+    st.session_state["emb.context"] = (run.id, step)
+    st.session_state["emb.query"], st.session_state["emb.selection"] = 0, []
+query = int(st.session_state.get("emb.query", 0)) % max(len(xy), 1)
+st.session_state["emb.query"] = query
+sims, idx = None, None
+with guard("Nearest neighbours"):
+    import torch
+
+    from sslcore.evaluate import knn_neighbors
+
+    feats = torch.as_tensor(np.asarray(emb["features"], dtype=np.float32))
+    sims, idx = knn_neighbors(feats[query:query + 1], feats, N_NEIGHBOURS + 1)
+    sims, idx = sims[0].tolist(), idx[0].tolist()
+    keep = [j for j, r in enumerate(idx) if r != query][:N_NEIGHBOURS]
+    sims, idx = [sims[j] for j in keep], [idx[j] for j in keep]
+
+left, right = st.columns([1.6, 1])
+with left:
+    fig = scatter_figure(xy, colour, colour_names=names, hover=hover, height=560,
+                         highlight=[query] + list(idx or []),
+                         title=f"{projection} of {len(xy)} test images · coloured by {colour_by}")
+    fig.update_layout(uirevision=f"{run.id}-{step}-{projection}")
+    st.plotly_chart(fig, key=CHART_KEY, on_select=_selected, selection_mode=("points", "box", "lasso"),
+                    config={"displaylogo": False, "scrollZoom": True})
+    hover_thumbnails(CHART_KEY, images, hover, cache_key=f"{run.id}:{step}:{len(xy)}")
+with right:
+    st.markdown("**Query image and its nearest neighbours** (cosine similarity of the features)")
+    st.number_input("Image #", 0, max(len(xy) - 1, 0), key="emb.query",
+                    help="click a point in the plot, or type an image number")
+    q1, q2 = st.columns([1, 2])
+    q1.image(enlarge(images[query], 112), caption=f"query #{query}")
+    q2.markdown(describe(query).replace(" · ", "  \n"))
+    if idx:
+        cols = st.columns(4)
+        for j, (r, sim) in enumerate(zip(idx, sims)):
+            same = int(labels[r]) == int(labels[query])
+            cols[j % 4].image(enlarge(images[r], 80),
+                              caption=f"{'✅' if same else '❌'} {class_names[int(labels[r])]} · {sim:.2f}")
+        agree = sum(int(labels[r]) == int(labels[query]) for r in idx)
+        st.caption(f"**{agree} of {len(idx)}** neighbours share the query's class (✅ same class, ❌ another); "
+                   "they are ringed in black in the plot.")
+    selection = st.session_state.get("emb.selection") or []
+    if len(selection) > 1:
+        st.markdown(f"**Selection: {len(selection)} images**")
+        sel = selection[:24]
+        counts = {}
+        for r in selection:
+            counts[class_names[int(labels[r])]] = counts.get(class_names[int(labels[r])], 0) + 1
+        st.caption(" · ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
+        st.image([enlarge(images[r], 56) for r in sel])
+
+# ---- the probe table ----
+st.subheader("What the representation encodes")
+if results is None:
+    st.info("This step has an embedding but no stored probe results.", icon="ℹ️")
+else:
+    table = probe_table(results)
+    pct = {c: st.column_config.NumberColumn(format="percent") for c in table.columns}
+    st.dataframe(table, width="stretch", column_config=pct)
+    st.caption("**Protocol** — " + protocol_label(results))
+    st.caption("Read across a row: *class* should be high (the representation knows the shape); the nuisance "
+               "factors (colour, position, …) should be low if the augmentations taught the network to ignore them. "
+               "Raw pixels and a random backbone are the baselines every number should beat.")
+history = eval_history(s, run.id)
+if len(history) > 1:
+    keys = [k for k in ("knn/class", "linear/class") if k in history[-1]["metrics"]]
+    st.plotly_chart(curves_figure({k: ([h["step"] for h in history], [h["metrics"].get(k) for h in history])
+                                   for k in keys}, title="accuracy over training", height=260),
+                    key="emb.history", config={"displaylogo": False})
+with st.expander("How to read an embedding plot"):
+    st.markdown(asset("embeddings.md"))
