@@ -28,6 +28,7 @@ TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("log_every", int, "steps between metric rows"), ("snapshot_every", int, "steps between heatmap snapshots"),
     ("eval_every", int, "epochs between automatic evaluations (0: off)"),
     ("seed", int, "random seed"), ("device", str, "auto | cpu | cuda | cuda:N | mps"), ("name", str, "run name"),
+    ("nproc", int, "launch: processes (GPUs) per run, through torchrun"),
 ]
 
 
@@ -76,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return p
 
-    _add_train_flags(command("train", "train in the foreground with a progress bar"))
+    p = command("train", "train in the foreground with a progress bar (under torchrun: one process per GPU)")
+    _add_train_flags(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue this run in the foreground from its checkpoint")
     _add_train_flags(command("launch", "start a background run (queued if the device is busy); prints its id"))
     command("runs", "list runs")
     for name, help_ in [("status", "show one run"), ("cancel", "stop a queued or running run"),
@@ -85,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", "write the backbone's state_dict (loadable by torchvision / ConvNet)")
     p.add_argument("run_id")
     p.add_argument("--out", help="output file (default: <run>/export/backbone.pt)")
+    p = command("eval", "evaluate a run: weighted kNN, linear probe, factor probes, baselines, 2-D embedding")
+    p.add_argument("run_id")
+    p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
+    p.add_argument("--features", choices=["backbone", "projector"], default="backbone",
+                   help="which features to evaluate (default: backbone)")
+    p.add_argument("--k", type=int, default=20, help="kNN neighbours (default 20, as solo-learn)")
+    p.add_argument("--temperature", "-T", type=float, default=0.07, help="kNN vote temperature (default 0.07)")
+    p.add_argument("--train-size", type=int, help="evaluation train images (default: the run's training set)")
+    p.add_argument("--test-size", type=int, help="evaluation test images (default: the run's / the dataset's)")
+    p.add_argument("--embed", choices=["umap", "pca", "none"], default="umap",
+                   help="2-D embedding saved with the features (umap also saves PCA; default umap)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and random-backbone baselines")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     command("datasets", "list datasets")
     command("methods", "list methods, backbones and augmentation presets")
     p = command("_worker", argparse.SUPPRESS)
@@ -100,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e) if not isinstance(e, KeyError) or len(e.args) != 1 else str(e.args[0])
         print(f"error: {message}", file=sys.stderr)
         return 2
+    if isinstance(result, dict) and result.pop("_quiet", False):
+        return 0
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps({k: v for k, v in result.items() if k != "_exit"}, default=str))
     exit_status = result.get("_exit", 0) if isinstance(result, dict) else 0
     return exit_status
 
@@ -119,16 +137,32 @@ def _run_dict(run) -> dict[str, Any]:
 
 
 def cmd_train(args) -> dict:
-    from .runs import execute_run
-
+    from . import dist
+    from .runs import execute_run, follow_run
     from .train import Trainer
 
-    cfg = config_from_args(args)
-    store = _store(args)
+    dist.init_from_env()  # under torchrun: one process of several, rank 0 records
+    store = _store(args) if dist.is_main_process() else None
+    if args.resume:
+        cfg = (store.config(args.resume) if store else None)
+        cfg = dist.broadcast_object(cfg)
+    else:
+        cfg = config_from_args(args)
     trainer = Trainer(cfg)  # loads the data first: a missing dataset is a one-line error, not a failed run
-    run_id = store.create_run(cfg, status="running", total_steps=trainer.total_steps)
+    if not dist.is_main_process():
+        from .runs import RunStore
+
+        follow_run(RunStore(args.runs_dir), dist.broadcast_object(None), trainer=trainer)
+        return {"_quiet": True}
+    if args.resume:
+        run_id = args.resume
+        if store.get(run_id).active:
+            raise ConfigError(f"run {run_id} is {store.get(run_id).status}; cancel it before resuming here")
+    else:
+        run_id = store.create_run(cfg, status="running", total_steps=trainer.total_steps)
+    dist.broadcast_object(run_id)
     store.claim_foreground(run_id, str(trainer.device))
-    print(f"run {run_id} on {trainer.device} → {store.run_dir(run_id)}", file=sys.stderr)
+    print(f"run {run_id} on {trainer.device} × {trainer.world} → {store.run_dir(run_id)}", file=sys.stderr)
     run = execute_run(store, run_id, progress=True, trainer=trainer)
     if run.status != "finished":
         print(f"run {run_id} {run.status}: {run.error or ''}", file=sys.stderr)
@@ -191,6 +225,37 @@ def cmd_export(args) -> dict:
     return {"path": str(path)}
 
 
+def cmd_eval(args) -> dict:
+    from . import evaluate
+
+    store = _store(args)
+    bars: list = []
+
+    def progress(fraction: float, message: str) -> None:
+        if args.json:
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+            return
+        if not bars:  # created on first use, so an early error stays a single line
+            from tqdm import tqdm
+            bars.append(tqdm(total=100, dynamic_ncols=True, leave=False, file=sys.stderr,
+                             bar_format="{percentage:3.0f}%|{bar:20}| {desc}"))
+        bars[0].n = round(100 * fraction)
+        bars[0].set_description_str(message, refresh=True)
+
+    embed = {"umap": "umap", "pca": "pca", "none": False}[args.embed]
+    try:
+        result = evaluate.evaluate_run(store, args.run_id, args.step, features=args.features, k=args.k,
+                                       temperature=args.temperature, train_size=args.train_size,
+                                       test_size=args.test_size, embed=embed, baselines=not args.no_baselines,
+                                       device=args.device, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    if not args.json:
+        print(evaluate.format_results(result))
+    return result
+
+
 def cmd_datasets(args) -> dict:
     from .data import describe_datasets
 
@@ -226,12 +291,18 @@ def cmd_methods(args) -> dict:
 
 
 def cmd_worker(args) -> dict:
-    from .runs import execute_run
+    from . import dist
+    from .runs import RunStore, execute_run, follow_run
 
-    run = execute_run(_store(args), args.run_id)
+    dist.init_from_env()  # launched through torchrun when the run has nproc > 1
+    store = RunStore(args.runs_dir)
+    if not dist.is_main_process():
+        follow_run(store, args.run_id)
+        return {"_quiet": True}
+    run = execute_run(store, args.run_id)
     return _run_dict(run) | {"_exit": 0 if run.status == "finished" else 1}
 
 
 COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
-            "resume": cmd_resume, "export": cmd_export, "datasets": cmd_datasets, "methods": cmd_methods,
+            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods,
             "_worker": cmd_worker}

@@ -67,6 +67,7 @@ class LogConfig:
     snapshot_every: int = 20         # steps between heatmap snapshots
     snapshot_size: int = 64          # k of the stored k×k block (≤ 128)
     eval_every: int = 0              # epochs between automatic evaluations (0 = only at the end, if enabled)
+    eval_at_end: bool = True         # evaluate (kNN, linear, factor probes, baselines, PCA) when training finishes
     checkpoint_every: int = 1        # epochs between checkpoints
 
 
@@ -80,6 +81,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | cuda:N | mps
     name: str = ""
+    nproc: int = 1                   # processes (GPUs) per run; > 1 trains through torchrun with DDP
 
     # ---- serialisation ----
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +128,7 @@ class RunConfig:
         _choice("augment", a.preset, augment.PRESETS)
         _choice("optimizer", o.optimizer, OPTIMIZERS)
         _positive_int("image_size", d.image_size)
+        _positive_int("nproc", self.nproc)
         _positive_int("epochs", o.epochs)
         _positive_int("batch_size", o.batch_size)
         _positive_int("projector_dim", m.projector_dim)
@@ -185,7 +188,8 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "warmup_epochs": ("optim", "warmup_epochs"),
     "log_every": ("log", "log_every"), "snapshot_every": ("log", "snapshot_every"),
     "snapshot_size": ("log", "snapshot_size"), "eval_every": ("log", "eval_every"),
-    "seed": ("", "seed"), "device": ("", "device"), "name": ("", "name"),
+    "eval_at_end": ("log", "eval_at_end"),
+    "seed": ("", "seed"), "device": ("", "device"), "name": ("", "name"), "nproc": ("", "nproc"),
 }
 
 

@@ -430,11 +430,15 @@ def process_alive(pid: int) -> bool:
 
 def spawn_worker(runs_dir: Path, run_id: str) -> int:
     """Start ``python -m sslcore _worker RUN_ID`` detached (own session), output appended to the run's log.txt."""
+    nproc = RunConfig.load(runs_dir / run_id / "config.json").nproc
+    # One process, or torchrun with one process per GPU (rank 0 records; see cli.cmd_worker).
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else []
     log = open(runs_dir / run_id / "log.txt", "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     package_parent = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    proc = subprocess.Popen([sys.executable, "-m", "sslcore", "_worker", run_id, "--runs-dir", str(runs_dir)],
+    proc = subprocess.Popen([sys.executable, *launcher, "-m", "sslcore", "_worker", run_id,
+                             "--runs-dir", str(runs_dir)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env, cwd=os.getcwd())
     log.close()
@@ -489,6 +493,27 @@ class RunRecorder:
 
     def on_epoch_end(self, epoch: int, step: int, state) -> None:
         print(f"epoch {epoch} done at step {step}", flush=True)
+        cfg = getattr(self, "cfg", None)
+        if cfg is None or not cfg.log.eval_every or epoch % cfg.log.eval_every:
+            return
+        if epoch == cfg.optim.epochs and cfg.log.eval_at_end:
+            return  # execute_run evaluates the finished run (with the full embedding)
+        self.evaluate(state, embed="pca")
+
+    def evaluate(self, state, *, embed: bool | str = "pca") -> None:
+        """Evaluate the trainer's model in memory and store the results; a failure is logged, never fatal."""
+        from .evaluate import evaluate_model
+
+        try:
+            t0 = time.perf_counter()
+            r = evaluate_model(state.model, self.cfg, step=state.step, epoch=state.epoch, store=self.store,
+                               run_id=self.run_id, embed=embed)
+            m, b = r["metrics"], r["baselines"].get("raw_pixels", {})
+            print(f"eval at step {state.step}: kNN class {m['knn/class']:.1%} (raw pixels "
+                  f"{b.get('knn/class', float('nan')):.1%}), linear class {m['linear/class']:.1%} "
+                  f"in {time.perf_counter() - t0:.1f} s", flush=True)
+        except Exception as e:  # noqa: BLE001 — e.g. an unlabeled dataset: training itself is fine
+            print(f"evaluation at step {state.step} skipped: {_last_line(e)}", flush=True)
 
 
 def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer=None) -> RunInfo:
@@ -508,14 +533,17 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
             cfg = cfg.replace(device=run.device)
         if trainer is None:
             trainer = Trainer(cfg, recorder)
+        recorder.cfg = trainer.cfg
         trainer.recorder = recorder
-        store.update(run_id, total_steps=trainer.total_steps)
+        store.update(run_id, total_steps=trainer.total_steps, world_size=trainer.world)
         if store.checkpoints(run_id):
             trainer.load_checkpoint(store.load_checkpoint(run_id))
             print(f"resuming from step {trainer.state.step}", flush=True)
         store.truncate_after(run_id, trainer.state.step)
         summary = trainer.fit(progress=progress)
         status = summary["status"]
+        if status == "finished" and cfg.log.eval_at_end:
+            recorder.evaluate(trainer.state, embed="pca")
     except Diverged as e:
         status, error = "diverged", str(e)
         print(f"diverged: {e}", flush=True)
@@ -535,3 +563,17 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
 def _last_line(e: BaseException) -> str:
     lines = traceback.format_exception_only(type(e), e)
     return lines[-1].strip() if lines else repr(e)
+
+
+def follow_run(store: RunStore, run_id: str, trainer=None) -> None:
+    """What ranks other than 0 do in a torchrun run: train in lock-step from the same checkpoint, record nothing.
+    Collectives must come in the same order as on rank 0 (execute_run): build the trainer (DDP), then train."""
+    from .train import Diverged, Trainer
+
+    trainer = trainer or Trainer(store.config(run_id))
+    if store.checkpoints(run_id):
+        trainer.load_checkpoint(store.load_checkpoint(run_id))
+    try:
+        trainer.fit()
+    except Diverged:
+        pass  # rank 0 records it

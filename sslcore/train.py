@@ -100,6 +100,8 @@ class Trainer:
         self.cfg = cfg.validate()
         self.recorder = recorder or Recorder()
         self.device = resolve_device(cfg.device)
+        if dist.is_distributed() and self.device.type == "cuda":
+            self.device = torch.device("cuda", dist.local_rank())
         seed_everything(cfg.seed)
         d = cfg.data
         self.train_set = train_set or load_dataset(d.dataset, "train", root=d.root, image_size=d.image_size,
@@ -124,15 +126,15 @@ class Trainer:
         model = build_model(cfg, self.train_set.num_classes).to(self.device)
         # channels_last: faster convolutions on CUDA and (≈+18–50 % for small nets) on CPU.
         model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, cfg.optim) if model.trainable else None
-        self.state = TrainState(model, optimizer)
         self.ddp_model: nn.Module = model
-        if dist.is_distributed() and model.trainable:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            self.state.model = model
-            self.state.optimizer = build_optimizer(model, cfg.optim)
+        if self.world > 1 and model.trainable:
+            model = dist.convert_batchnorm(model, self.device)
+            # find_unused_parameters: without it, methods with a frozen EMA encoder (BYOL, MoCo) got gradients
+            # that differ from the single-process ones (measured in tests/test_distributed.py).
             self.ddp_model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        self.state = TrainState(model, build_optimizer(model, cfg.optim) if model.trainable else None)
         self.autocast = self.device.type == "cuda"  # bf16 on CPU is ~20× slower (REFERENCE.md)
 
     @property
@@ -168,7 +170,7 @@ class Trainer:
             while st.epoch < cfg.optim.epochs:
                 self.ddp_model.train()
                 for i, idx in self._batches(st.epoch, st.batch_in_epoch):
-                    if self.recorder.should_stop():
+                    if dist.any_rank(self.recorder.should_stop(), self.device):
                         status = "cancelled"
                         break
                     lr = lr_at(st.step, self.total_steps, warmup, cfg.optim.lr)
@@ -210,7 +212,7 @@ class Trainer:
         y = self.labels[idx] if model.needs_labels else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.ddp_model(*views, y=y)
-        if not torch.isfinite(out.loss):
+        if dist.any_rank(not torch.isfinite(out.loss.detach()), self.device):
             raise Diverged(f"loss became {float(out.loss.detach())} at step {st.step + 1}; lower --lr or check --scale")
         if st.optimizer is not None:
             for g in st.optimizer.param_groups:
