@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2-D embedding saved with the features (umap also saves PCA; default umap)")
     p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and random-backbone baselines")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    p = command("bench", "benchmarks against the reference way of doing the same work")
+    p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
     command("datasets", "list datasets")
     command("methods", "list methods, backbones and augmentation presets")
     p = command("_worker", argparse.SUPPRESS)
@@ -290,6 +293,15 @@ def cmd_methods(args) -> dict:
     return {"methods": methods, "backbones": backbones, "presets": presets}
 
 
+def cmd_bench(args) -> dict:
+    from .bench import format_table, run
+
+    result = run(quick=args.quick, device=args.device, progress=lambda m: print(m, file=sys.stderr))
+    if not args.json:
+        print(format_table(result))
+    return result
+
+
 def cmd_worker(args) -> dict:
     from . import dist
     from .runs import RunStore, execute_run, follow_run
@@ -304,5 +316,5 @@ def cmd_worker(args) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
-            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods,
+            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "bench": cmd_bench,
             "_worker": cmd_worker}

@@ -1,0 +1,166 @@
+"""`python -m sslcore bench`: each case side by side with its reference in one process, after a warm-up,
+repeated; medians and ratios. Figures, not pass/fail: BENCHMARKS.md records the last full table."""
+from __future__ import annotations
+
+import platform
+import statistics
+import tempfile
+import time
+from typing import Callable
+
+import torch
+
+from .augment import TwoViewAugment
+from .config import RunConfig
+
+
+def _median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_augmentation(size: int, n: int, repeats: int) -> dict:
+    """Two views of n uint8 images: kornia batched per-image parameters vs a per-image torchvision v2 loop."""
+    from torchvision.transforms import v2
+
+    images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8)
+    ours = TwoViewAugment("simclr", size)
+    # The reference: what a DataLoader pipeline does, one image at a time with torchvision v2 (same recipe).
+    ref = v2.Compose([v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True), v2.RandomHorizontalFlip(),
+                      v2.RandomApply([v2.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8), v2.RandomGrayscale(0.2),
+                      v2.RandomApply([v2.GaussianBlur(max(3, size // 10 * 2 + 1), (0.1, 2.0))], p=0.5),
+                      v2.ToDtype(torch.float32, scale=True)])
+    t_ours = _median_time(lambda: ours(images), repeats)
+    t_ref = _median_time(lambda: [(ref(x), ref(x)) for x in images], repeats)
+    return {"case": f"two-view augmentation, {size} px, {n} images", "ours": f"{n / t_ours:,.0f} img/s",
+            "reference": f"{n / t_ref:,.0f} img/s (torchvision v2 per-image loop)", "ratio": t_ref / t_ours,
+            "goal": "≥ 4× at 32 px"}
+
+
+def _matmul_rate(device: torch.device) -> float:
+    a = torch.randn(2048, 2048, device=device)
+    t = _median_time(lambda: a @ a, 5)
+    return 2 * 2048 ** 3 / t
+
+
+def bench_train_step(cfg: RunConfig, steps: int) -> list[dict]:
+    """Barlow Twins steps of the default convnet: bare loop, against the FLOP floor and with logging on."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .runs import RunRecorder, RunStore
+    from .train import Recorder, Trainer
+
+    cfg = cfg.replace(train_size=cfg.optim.batch_size * steps, epochs=1, log_every=5, snapshot_every=20)
+    trainer = Trainer(cfg)
+    idx = torch.arange(cfg.optim.batch_size)
+    with FlopCounterMode(display=False) as counter:
+        trainer._step(idx, cfg.optim.lr)
+    flops_per_step = counter.get_total_flops()
+    rate = _matmul_rate(trainer.device)
+
+    def run(recorder) -> float:
+        t = Trainer(cfg, recorder)
+        t._step(idx, cfg.optim.lr)  # warm-up
+        start = time.perf_counter()
+        t.fit()
+        return t.total_steps * cfg.optim.batch_size / (time.perf_counter() - start)
+
+    bare = statistics.median(run(Recorder()) for _ in range(2))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(tmp)
+        logged = []
+        for _ in range(2):
+            run_id = store.create_run(cfg, status="running")
+            recorder = RunRecorder(store, run_id)
+            logged.append(run(recorder))
+            recorder.close()
+        logged_rate = statistics.median(logged)
+    floor = rate / (flops_per_step / cfg.optim.batch_size)
+    return [
+        {"case": f"Barlow Twins step, {cfg.method.backbone}, batch {cfg.optim.batch_size}, "
+                 f"{cfg.data.image_size} px, projector {cfg.method.projector_dim}",
+         "ours": f"{bare:,.0f} pairs/s", "reference": f"{floor:,.0f} pairs/s (model FLOPs ÷ matmul "
+                                                       f"{rate / 1e9:,.0f} GFLOP/s)",
+         "ratio": bare / floor, "goal": "≥ 50 % of the floor; ≥ 250 pairs/s on 2 cores"},
+        {"case": "same, with logging + snapshots to the run store", "ours": f"{logged_rate:,.0f} pairs/s",
+         "reference": f"{bare:,.0f} pairs/s (bare loop)", "ratio": logged_rate / bare, "goal": "≥ 0.95"},
+    ]
+
+
+def bench_knn(n_query: int, n_train: int, dim: int, repeats: int, sklearn: bool = True) -> list[dict]:
+    from .evaluate import knn_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(n_train, dim, generator=g)
+    query = torch.randn(n_query, dim, generator=g)
+    ytr = torch.randint(0, 10, (n_train,), generator=g)
+    yq = torch.randint(0, 10, (n_query,), generator=g)
+    chunk = max(1, int(5e6 // n_train))
+    tn = torch.nn.functional.normalize(train, dim=1)
+
+    def bare():
+        qn = torch.nn.functional.normalize(query, dim=1)
+        for i in range(0, n_query, chunk):
+            (qn[i:i + chunk] @ tn.T).topk(20, dim=1)
+
+    t_ours = _median_time(lambda: knn_accuracy(train, ytr, query, yq, k=20, temperature=0.07), repeats)
+    t_bare = _median_time(bare, repeats)
+    rows = [{"case": f"weighted kNN {n_query:,} × {n_train:,} × {dim}", "ours": f"{t_ours:.2f} s",
+             "reference": f"{t_bare:.2f} s (bare chunked matmul + top-k)", "ratio": t_ours / t_bare,
+             "goal": "≤ 2× the matmul"}]
+    if sklearn:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        clf = KNeighborsClassifier(n_neighbors=20, metric="cosine", algorithm="brute").fit(train.numpy(), ytr.numpy())
+        t_sk = _median_time(lambda: clf.predict(query.numpy()), 1, warmup=0)
+        rows.append({"case": rows[0]["case"], "ours": f"{t_ours:.2f} s",
+                     "reference": f"{t_sk:.2f} s (scikit-learn brute kNN)", "ratio": t_ours / t_sk,
+                     "goal": "faster than scikit-learn (< 1)"})
+    return rows
+
+
+def bench_umap(n: int, dim: int) -> dict:
+    import umap
+
+    from .evaluate import umap_2d, warm_up_umap
+
+    warm_up_umap(block=True)
+    x = torch.nn.functional.normalize(torch.randn(n, dim), dim=1).numpy()
+    t_ours = _median_time(lambda: umap_2d(x), 2, warmup=0)
+    t_ref = _median_time(lambda: umap.UMAP().fit_transform(x), 1, warmup=0)
+    return {"case": f"UMAP {n:,} points × {dim} (warm)", "ours": f"{t_ours:.2f} s",
+            "reference": f"{t_ref:.2f} s (umap-learn defaults)", "ratio": t_ours / t_ref,
+            "goal": "≤ 3 s and faster than defaults"}
+
+
+def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] = print) -> dict:
+    cfg = RunConfig().replace(device=device)
+    rows: list[dict] = []
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("augmentation 32 px", lambda: bench_augmentation(32, 256 if quick else 1024, 2 if quick else 5)),
+        ("augmentation 96 px", lambda: bench_augmentation(96, 64 if quick else 256, 2 if quick else 3)),
+        ("training step", lambda: bench_train_step(cfg, 3 if quick else 10)),
+        ("kNN", lambda: bench_knn(1000, 5000, 512, 2) if quick else bench_knn(10_000, 50_000, 512, 3)),
+    ]
+    if not quick:
+        cases.append(("UMAP", lambda: bench_umap(5000, 128)))
+    for name, case in cases:
+        progress(f"bench: {name} …")
+        out = case()
+        rows.extend(out if isinstance(out, list) else [out])
+    return {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+                       f"torch {torch.__version__}", "device": device, "quick": quick, "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    lines = [f"machine: {result['machine']}; device: {result['device']}; quick: {result['quick']}", "",
+             "| case | ours | reference | ratio | goal |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['case']} | {r['ours']} | {r['reference']} | {r['ratio']:.2f} | {r['goal']} |")
+    return "\n".join(lines)
