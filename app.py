@@ -9,6 +9,7 @@ fresh server (``/compare?runs=…``) would run the page file on its own, without
 """
 import streamlit as st
 
+from lens_ui import jobs
 from lens_ui.common import guard, sidebar
 
 st.set_page_config(page_title="SSL Lens", page_icon="🔭", layout="wide")
@@ -22,6 +23,8 @@ pages = [
     st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
 ]
 page = st.navigation(pages)
+with guard("Starting UMAP's warm-up"):
+    jobs.warm_up()  # once per server, in a background thread: the first UMAP then takes seconds, not a minute
 with guard("The sidebar"):
     sidebar()
 with guard(f"The {page.title} page"):

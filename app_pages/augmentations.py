@@ -70,10 +70,10 @@ size = c5.selectbox("Image size", [32, 64, 96], index=1, key="aug.size",
 st.caption(f"**{preset}** — {PRESET_SOURCES[preset]}")
 
 b1, b2, b3, b4 = st.columns([1, 1, 1, 2])
-b1.button("🎲 Redraw the views", on_click=_bump, args=("aug.view_seed",), width="stretch",
+b1.button("🎲 Redraw the views", on_click=_bump, args=("aug.view_seed",), width="stretch", key="aug.redraw",
           help="new random augmentations of the same images")
-b2.button("🖼️ Other images", on_click=_bump, args=("aug.image_seed",), width="stretch")
-b3.button("↩️ Reset sliders", on_click=_reset, args=(preset,), width="stretch",
+b2.button("🖼️ Other images", on_click=_bump, args=("aug.image_seed",), width="stretch", key="aug.other")
+b3.button("↩️ Reset sliders", on_click=_reset, args=(preset,), width="stretch", key="aug.reset",
           help=f"back to the {preset} preset's values")
 
 # ---- per-view sliders: the preset's raw values, before strength ----
@@ -145,7 +145,7 @@ with guard("Drawing the views"):
         st.dataframe(eff, width="stretch")
         st.caption(" · ".join(f"**{op}**: {text}" for op, text in OPERATIONS.items()))
 
-if b4.button("🏋️ Train with these augmentations", width="stretch",
+if b4.button("🏋️ Train with these augmentations", width="stretch", key="aug.to_train",
              help="opens the Train page with this preset, strength and your slider changes"):
     st.session_state["train.from_augment"] = {"augment": preset, "strength": round(float(strength), 2),
                                               "overrides": dict(overrides)}

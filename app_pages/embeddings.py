@@ -26,8 +26,6 @@ st.title("🗺️ Embeddings")
 st.caption("Every point is a test image, placed by the run's representation: similar representations land close "
            "together. Hover a point to see its image; click one (or draw a box / lasso) to list its nearest "
            "neighbours.")
-jobs.warm_up()
-
 runs = store().list_runs()
 if not runs:
     st.info("No runs yet. Train one first: finished runs are evaluated automatically.", icon="👈")
@@ -92,7 +90,7 @@ emb = cached.embedding(run.id, step)
 results = cached.latest_results(run.id, step)
 
 # ---- UMAP (background) or PCA ----
-if not emb["has_umap"]:
+if not emb["has_umap"] and jobs.auto_umap():
     jobs.start_umap(run.id, step)  # idempotent: one job per (run, step)
 umap_job = jobs.get("umap", run.id, step)
 options = ["UMAP", "PCA"] if emb["has_umap"] else ["PCA"]
@@ -104,7 +102,13 @@ colour_by = o2.selectbox("Colour by", ["class"] + factor_names, key="emb.colour"
                          help="the class, or a nuisance factor the representation should ignore")
 if not emb["has_umap"]:
     with o3:
-        st.caption("UMAP is being computed in the background; PCA meanwhile.")
+        if umap_job is None or (umap_job.done and umap_job.error):
+            st.caption("This step has only a PCA projection so far.")
+            if st.button("🗺️ Compute UMAP", key="emb.umap"):
+                jobs.start_umap(run.id, step)
+                st.rerun()
+        else:
+            st.caption("UMAP is being computed in the background; PCA meanwhile.")
         follow("umap")
 
 xy = np.asarray(emb["umap"] if projection == "UMAP" else emb["pca"], dtype=float)

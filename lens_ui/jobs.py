@@ -129,10 +129,16 @@ def start_umap(run_id: str, step: int) -> Job:
     return job
 
 
+def auto_umap() -> bool:
+    """``SSL_LENS_UMAP=auto`` (default): warm umap up at start and compute missing UMAPs by themselves;
+    ``manual``: only when asked (a button) — the tests use this to keep the ≈ 1 min numba compile out."""
+    return os.environ.get("SSL_LENS_UMAP", "auto") != "manual"
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up() -> bool:
-    """Compile umap's numba code once per server, in the background (off with SSL_LENS_WARM_UMAP=0)."""
-    if os.environ.get("SSL_LENS_WARM_UMAP", "1") == "0":
+    """Compile umap's numba code once per server, in the background (not with SSL_LENS_UMAP=manual)."""
+    if not auto_umap():
         return False
     from sslcore.evaluate import warm_up_umap
 
