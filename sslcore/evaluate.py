@@ -14,7 +14,7 @@ API (what the pages and the CLI call)
 ``knn_neighbors(query_x, train_x, k)`` → ``(sims, idx)``, both Q×k, most similar first (cosine).
 ``linear_probe(train_x, train_y, test_x, test_y, *, weight_decay=5e-4, max_iter=100)`` → float in [0, 1];
     the protocol is ``LINEAR_PROBE_PROTOCOL``: standardise with the train mean/std, then a bias-ful linear layer
-    (zero init) fitted by full-batch L-BFGS (scipy L-BFGS-B, ``max_iter`` iterations) on mean
+    (zero init) fitted by full-batch L-BFGS (at most ``max_iter`` iterations) on mean
     cross-entropy + ``weight_decay``/2 · ‖W‖² — multinomial logistic regression, convex, deterministic.
 ``evaluate_model(model, cfg, *, step, ...)`` / ``evaluate_run(store, run_id, step=None, ...)`` → results dict::
 
@@ -80,7 +80,8 @@ CACHE_VERSION = 1
 LINEAR_PROBE_PROTOCOL = {
     "model": "multinomial logistic regression: one linear layer with bias, zero init, on frozen features",
     "standardise": "per-feature train mean / std (std + 1e-6), applied to train and test",
-    "optimiser": "full-batch L-BFGS (scipy L-BFGS-B, history 20; float32 matmuls, float64 loss) from zero, max_iter iterations",
+    "optimiser": "full-batch L-BFGS (history 10, Armijo backtracking; float32 matmuls, float64 loss) from zero, "
+                 "at most max_iter iterations",
     "loss": "mean cross-entropy + weight_decay/2 · ||W||² (bias not decayed)",
     "targets": "one head per target (class and every factor), fitted jointly by one L-BFGS run on the sum of "
                "their objectives, which separates by head (same optimum as separate fits)",
@@ -277,37 +278,85 @@ def knn_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 # ----------------------------------------------------------------------------------------------------------------------
 # Linear probe
 # ----------------------------------------------------------------------------------------------------------------------
+def _lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, max_iter: int, *,
+           history: int = 10, gtol: float = 1e-6, ftol: float = 1e-10) -> np.ndarray:
+    """Plain L-BFGS (two-loop recursion, Armijo backtracking from step 1; the first step is scaled to unit
+    length) for smooth convex objectives. Deterministic; float64 numpy vectors."""
+    x = x0.astype(np.float64)
+    f, g = fun(x)
+    mem: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for _ in range(max_iter):
+        if not np.isfinite(f) or np.abs(g).max() <= gtol:
+            break
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(mem):
+            a = rho * s.dot(q)
+            alphas.append(a)
+            q -= a * y
+        if mem:
+            s, y, _ = mem[-1]
+            q *= s.dot(y) / y.dot(y)
+        else:
+            q /= max(1.0, float(np.linalg.norm(g)))
+        for (s, y, rho), a in zip(mem, reversed(alphas)):
+            q += s * (a - rho * y.dot(q))
+        d = -q
+        slope = g.dot(d)
+        if slope >= 0:  # not a descent direction (numerical trouble): restart from the gradient
+            mem.clear()
+            d = -g / max(1.0, float(np.linalg.norm(g)))
+            slope = g.dot(d)
+        t = 1.0
+        while True:
+            x_new = x + t * d
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * t * slope or t < 1e-10:
+                break
+            t *= 0.5
+        s, y = x_new - x, g_new - g
+        sy = s.dot(y)
+        if sy > 1e-12 * max(1.0, y.dot(y)):
+            mem.append((s, y, 1.0 / sy))
+            if len(mem) > history:
+                mem.pop(0)
+        done = abs(f - f_new) <= ftol * max(abs(f), abs(f_new), 1.0)
+        x, f, g = x_new, f_new, g_new
+        if done:
+            break
+    return x
+
+
 def _fit_softmax_heads(x: torch.Tensor, ys: list[torch.Tensor], classes: list[int], weight_decay: float,
                        max_iter: int) -> torch.Tensor:
-    """Minimise Σ_heads [mean CE(x·W_h + b_h, y_h)] + wd/2·‖W‖² with scipy's L-BFGS-B on an analytic gradient.
-    One head per label vector; the objective separates by head, so a joint fit reaches the separate fits' optima
+    """Minimise Σ_heads [mean CE(x·W_h + b_h, y_h)] + wd/2·‖W‖² by L-BFGS on an analytic gradient.
+    One head per label vector; the objective separates by head, so a joint fit reaches the separate fits' optimum
     while reading the (often large) feature matrix once per evaluation for all heads. Returns [W; b], (F+1)×ΣC.
     No autograd and no torch.optim: nothing to import or warm up (the first torch.optim step imports ≈ 5 s)."""
-    from scipy.optimize import minimize
-
     n, f = x.shape
     x = x.float().contiguous()
     xt = x.T.contiguous()                       # Xᵀ·D on a transposed view is ~10× slower on CPU
-    total = sum(classes)
-    bounds = np.cumsum([0, *classes]).tolist()
+    heads, total, cmax = len(classes), sum(classes), max(classes)
+    # column j of the ΣC logits ↔ slot (head, class) in a heads×cmax grid padded with −inf: one log_softmax call
+    slots = torch.cat([torch.arange(c) + h * cmax for h, c in enumerate(classes)]).to(x.device)
     onehot = torch.zeros(n, total, dtype=torch.float64, device=x.device)
     rows = torch.arange(n, device=x.device)
-    for y, lo in zip(ys, bounds):
+    for y, lo in zip(ys, np.cumsum([0, *classes[:-1]]).tolist()):
         onehot[rows, y + lo] = 1
+    grid = torch.full((n, heads * cmax), -torch.inf, dtype=torch.float64, device=x.device)
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         wb = torch.from_numpy(theta).to(x.device).view(f + 1, total)
         w, b = wb[:-1], wb[-1]
-        logits = (x @ w.float()).double() + b                           # float32 matmul, float64 loss
-        logp = torch.cat([torch.log_softmax(logits[:, lo:hi], 1) for lo, hi in zip(bounds, bounds[1:])], 1)
+        grid[:, slots] = (x @ w.float()).double() + b                    # float32 matmul, float64 loss
+        logp = torch.log_softmax(grid.view(n, heads, cmax), 2).view(n, -1)[:, slots]
         loss = -(logp * onehot).sum() / n + 0.5 * weight_decay * w.square().sum()
         d = (logp.exp() - onehot) / n
         grad = torch.cat([(xt @ d.float()).double() + weight_decay * w, d.sum(0, keepdim=True)])
         return float(loss), grad.cpu().numpy().ravel()
 
-    res = minimize(fun, np.zeros((f + 1) * total), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "maxcor": 20, "gtol": 1e-6, "ftol": 1e-9})
-    return torch.from_numpy(res.x).to(x.device).view(f + 1, total)
+    theta = _lbfgs(fun, np.zeros((f + 1) * total), max_iter)
+    return torch.from_numpy(theta).to(x.device).view(f + 1, total)
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor | dict[str, torch.Tensor], test_x: torch.Tensor,
