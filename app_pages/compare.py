@@ -142,7 +142,7 @@ table = compare_table(entries)
 if table.empty or all(res is None for _, res in entries):
     st.info("No evaluations yet: finished runs are evaluated automatically when training ends.", icon="⏳")
 else:
-    table["step"] = table["step"].astype("Int64")
+    table["step"] = [str(int(v)) if v == v and v is not None else "" for v in table["step"]]
     pct = {c: st.column_config.NumberColumn(format="percent") for c in table.columns if c != "step"}
     st.dataframe(table, width="stretch", column_config=pct)
     for label, res in entries:

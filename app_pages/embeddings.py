@@ -130,6 +130,7 @@ def describe(row: int) -> str:
 
 
 hover = [describe(i) for i in range(len(xy))]
+short = [" · ".join(h.split(" · ")[:2]) for h in hover]  # the plot's own label; the thumbnail shows the rest
 images = cached.images_of(emb)
 
 
@@ -168,7 +169,7 @@ with guard("Nearest neighbours"):
 
 left, right = st.columns([1.6, 1])
 with left:
-    fig = scatter_figure(xy, colour, colour_names=names, hover=hover, height=560,
+    fig = scatter_figure(xy, colour, colour_names=names, hover=short, height=560,
                          highlight=[query] + list(idx or []),
                          title=f"{projection} of {len(xy)} test images · coloured by {colour_by}")
     fig.update_layout(uirevision=f"{run.id}-{step}-{projection}")

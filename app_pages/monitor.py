@@ -105,10 +105,10 @@ def live(run_id: str) -> None:
     left, right = st.columns([1.25, 1])
     with left:
         terms = loss_terms(set(cache.data))
-        choices = ["loss"] + terms
-        k1, k2, k3 = st.columns([2, 1.3, 0.8], vertical_alignment="bottom")
-        shown = k1.multiselect("Curves", choices, default=choices, key="monitor.curves",
-                               help="the total loss and the terms it is made of")
+        k1, k2, k3 = st.columns([1.3, 1.3, 0.8], vertical_alignment="bottom")
+        with_terms = k1.toggle("Show the loss terms", value=True, key="monitor.terms",
+                               help="the parts the loss is made of, e.g. Barlow Twins' invariance and redundancy")
+        shown = ["loss"] + (terms if with_terms else [])
         smoothing = k2.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="monitor.smoothing",
                               help="exponential moving average; the raw curve stays faint behind")
         log_y = k3.toggle("Log y", key="monitor.log", value=False)

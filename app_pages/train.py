@@ -22,7 +22,7 @@ DEFAULTS = {
     "lr": 2e-3, "augment": "barlow_twins", "strength": 1.0, "projector_dim": 512, "lambd": 0.0051,
     "temperature": 0.1, "stop_gradient": True, "ema": 0.99, "num_views": 4, "seed": 0, "device": "auto",
     "image_size": 32, "train_size": 4000, "optimizer": "adamw", "weight_decay": 1e-4, "warmup_epochs": 1.0,
-    "log_every": 2, "snapshot_every": 10, "data_root": "", "download": False, "name": "",
+    "log_every": 2, "snapshot_every": 10, "data_root": "", "download": False, "name": "", "nproc": 1,
 }
 # Fields shown only for the methods that use them.
 METHOD_FIELDS = {"lambd": ("barlow_twins",), "temperature": ("simclr", "moco"), "stop_gradient": ("simsiam",),
@@ -44,6 +44,12 @@ def _devices() -> list[str]:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         options.append("mps")
     return options
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _fill_form(fields: dict) -> None:
@@ -193,6 +199,10 @@ with c3:
         st.session_state[_k("device")] = "auto"
     values["device"] = field(st, "device", "selectbox", "Device", devices,
                              help="auto: CUDA, then Apple MPS, then CPU")
+    gpus = _gpu_count()
+    if gpus > 1 and values["device"] in ("auto", "cuda"):
+        values["nproc"] = field(st, "nproc", "number_input", "GPUs per run", min_value=1, max_value=gpus, step=1,
+                                help="more than 1 trains with DDP through torchrun; the batch is split over them")
 
 with st.expander("Advanced: image size, dataset size, optimizer, logging, name"):
     a1, a2, a3 = st.columns(3)
@@ -259,11 +269,12 @@ def runs_table() -> None:
         st.info("No runs yet: launch a lesson or your own run above.", icon="👆")
         return
     show_all = st.toggle("Show all runs", value=False, key="train.show_all") if len(runs) > 15 else True
-    header = st.columns([0.9, 3.2, 2.2, 1.1, 1.3])
+    widths = [0.9, 3.0, 2.0, 1.0, 1.9]
+    header = st.columns(widths)
     for col, text in zip(header, ["status", "run", "progress", "started", ""]):
         col.caption(f"**{text}**")
     for r in runs if show_all else runs[:15]:
-        c = st.columns([0.9, 3.2, 2.2, 1.1, 1.3], vertical_alignment="center")
+        c = st.columns(widths, vertical_alignment="center")
         c[0].markdown(f"{STATUS_ICONS.get(r.status, '')} {r.status}", help=STATUS_HELP.get(r.status))
         c[1].markdown(f"**{r.name}**  \n`{r.id}` · {r.method} · {r.dataset}" if r.name != r.id else
                       f"`{r.id}` · {r.method} · {r.dataset}")
@@ -272,15 +283,14 @@ def runs_table() -> None:
         c[2].progress(r.progress, text=f"{r.step}/{r.total_steps or '?'} steps")
         elapsed = (r.ended or (time.time() if r.active else None)) if r.started else None
         c[3].caption(f"{format_time(r.started)}  \n{format_duration(elapsed - r.started) if elapsed else '—'}")
-        with c[4]:
-            b = st.columns(2)
-            b[0].page_link(PAGES["monitor"], label="Monitor", icon="📈", query_params={"run": r.id})
+        with c[4], st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            st.page_link(PAGES["monitor"], label="Monitor", icon="📈", query_params={"run": r.id})
             if r.active:
-                if b[1].button("Cancel", key=f"cancel.{r.id}", help="stop it; it can be resumed later"):
+                if st.button("Cancel", key=f"cancel.{r.id}", help="stop it; it can be resumed later"):
                     s.cancel(r.id)
                     st.rerun(scope="fragment")
             elif r.status in ("failed", "cancelled", "diverged"):
-                if b[1].button("Resume", key=f"resume.{r.id}", help="continue from the last checkpoint"):
+                if st.button("Resume", key=f"resume.{r.id}", help="continue from the last checkpoint"):
                     s.resume(r.id)
                     st.rerun(scope="app")
 

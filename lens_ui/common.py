@@ -152,9 +152,12 @@ def status_badge(status: str) -> str:
     return f":{STATUS_COLOURS.get(status, 'gray')}-badge[{STATUS_ICONS.get(status, '')} {status}]"
 
 
-def run_label(r: RunInfo) -> str:
+def run_label(r: RunInfo, *, status: bool = True) -> str:
+    """How a run is named on the pages. Pickers leave the status out: a selectbox's option labels are not
+    redrawn while its options stay the same, so a status there would go stale (the pages show it beside)."""
     name = r.name if r.name and r.name != r.id else r.id
-    return f"{STATUS_ICONS.get(r.status, '')} {name} · {r.method} on {r.dataset} · {r.status}"
+    label = f"{name} · {r.method} on {r.dataset}"
+    return f"{STATUS_ICONS.get(r.status, '')} {label} · {r.status}" if status else label
 
 
 def format_duration(seconds: float | None) -> str:
@@ -202,7 +205,7 @@ def pick_run(runs: list[RunInfo], *, key: str, param: str = "run", label: str = 
                    icon="🔎")
     if st.session_state.get(key) not in by_id:
         st.session_state[key] = _default_run(runs, prefer)
-    chosen = st.selectbox(label, list(by_id), format_func=lambda i: run_label(by_id[i]), key=key)
+    chosen = st.selectbox(label, list(by_id), format_func=lambda i: run_label(by_id[i], status=False), key=key)
     if st.query_params.get(param) != chosen:
         st.query_params[param] = chosen
         st.session_state[seen_key] = chosen
@@ -226,7 +229,7 @@ def pick_runs(runs: list[RunInfo], *, key: str, param: str = "runs", label: str 
     if key not in st.session_state:
         st.session_state[key] = [r.id for r in runs if r.status == "finished"][:2] or [r.id for r in runs][:2]
     st.session_state[key] = [i for i in st.session_state[key] if i in by_id][:max_runs]
-    chosen = st.multiselect(label, list(by_id), format_func=lambda i: run_label(by_id[i]), key=key,
+    chosen = st.multiselect(label, list(by_id), format_func=lambda i: run_label(by_id[i], status=False), key=key,
                             max_selections=max_runs)
     value = ",".join(chosen)
     if (st.query_params.get(param) or "") != value:

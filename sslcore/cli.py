@@ -104,22 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("bench", "benchmarks against the reference way of doing the same work")
     p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p = command("eval", "evaluate a run: weighted kNN, linear probe, factor probes, baselines, 2-D embedding")
-    p.add_argument("run_id")
-    p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
-    p.add_argument("--features", choices=["backbone", "projector"], default="backbone",
-                   help="which features to evaluate (default: backbone)")
-    p.add_argument("--k", type=int, default=20, help="kNN neighbours (default 20, as solo-learn)")
-    p.add_argument("--temperature", "-T", type=float, default=0.07, help="kNN vote temperature (default 0.07)")
-    p.add_argument("--train-size", type=int, help="evaluation train images (default: the run's training set)")
-    p.add_argument("--test-size", type=int, help="evaluation test images (default: the run's / the dataset's)")
-    p.add_argument("--embed", choices=["umap", "pca", "none"], default="umap",
-                   help="2-D embedding saved with the features (umap also saves PCA; default umap)")
-    p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and random-backbone baselines")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p = command("bench", "benchmarks against the reference way of doing the same work")
-    p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda")
     command("datasets", "list datasets")
     command("methods", "list methods, backbones and augmentation presets")
     p = command("_worker", argparse.SUPPRESS)
@@ -275,37 +259,6 @@ def cmd_eval(args) -> dict:
     return result
 
 
-def cmd_eval(args) -> dict:
-    from . import evaluate
-
-    store = _store(args)
-    bars: list = []
-
-    def progress(fraction: float, message: str) -> None:
-        if args.json:
-            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
-            return
-        if not bars:  # created on first use, so an early error stays a single line
-            from tqdm import tqdm
-            bars.append(tqdm(total=100, dynamic_ncols=True, leave=False, file=sys.stderr,
-                             bar_format="{percentage:3.0f}%|{bar:20}| {desc}"))
-        bars[0].n = round(100 * fraction)
-        bars[0].set_description_str(message, refresh=True)
-
-    embed = {"umap": "umap", "pca": "pca", "none": False}[args.embed]
-    try:
-        result = evaluate.evaluate_run(store, args.run_id, args.step, features=args.features, k=args.k,
-                                       temperature=args.temperature, train_size=args.train_size,
-                                       test_size=args.test_size, embed=embed, baselines=not args.no_baselines,
-                                       device=args.device, progress=progress)
-    finally:
-        for bar in bars:
-            bar.close()
-    if not args.json:
-        print(evaluate.format_results(result))
-    return result
-
-
 def cmd_datasets(args) -> dict:
     from .data import describe_datasets
 
@@ -363,5 +316,5 @@ def cmd_worker(args) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
-            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "bench": cmd_bench,
+            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "bench": cmd_bench,
             "_worker": cmd_worker}

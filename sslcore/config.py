@@ -68,7 +68,6 @@ class LogConfig:
     snapshot_size: int = 64          # k of the stored k×k block (≤ 128)
     eval_every: int = 0              # epochs between automatic evaluations (0 = only at the end, if enabled)
     eval_at_end: bool = True         # evaluate (kNN, linear, factor probes, baselines, PCA) when training finishes
-    eval_at_end: bool = True         # evaluate (kNN, linear, factor probes, baselines, PCA) when training finishes
     checkpoint_every: int = 1        # epochs between checkpoints
 
 
@@ -189,7 +188,6 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "warmup_epochs": ("optim", "warmup_epochs"),
     "log_every": ("log", "log_every"), "snapshot_every": ("log", "snapshot_every"),
     "snapshot_size": ("log", "snapshot_size"), "eval_every": ("log", "eval_every"),
-    "eval_at_end": ("log", "eval_at_end"),
     "eval_at_end": ("log", "eval_at_end"),
     "seed": ("", "seed"), "device": ("", "device"), "name": ("", "name"), "nproc": ("", "nproc"),
 }

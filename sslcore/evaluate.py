@@ -693,9 +693,12 @@ def evaluate_run(store, run_id: str, step: int | None = None, *, features: str =
 
     cfg = store.config(run_id)      # RunNotFound for an unknown id
     _check_checkpoint(store, run_id, step)
-    emit = progress or (lambda f, m: None)
-    emit(0.0, "loading evaluation images")
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k: must be a positive whole number, got {k!r}")
     sets = _eval_sets(cfg, train_size, test_size)
+    if k > len(sets[0]):   # before any progress output: bad input stays a one-line error
+        raise ConfigError(f"k: {k} is larger than the evaluation training set ({len(sets[0])} images); "
+                          f"lower --k or raise --train-size")
     model, step_, epoch = _load_run_model(store, run_id, cfg, step, sets[0].num_classes)
     dev = resolve_device(device or "auto")
     model = model.to(dev).to(memory_format=torch.channels_last)

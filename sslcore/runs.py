@@ -514,27 +514,6 @@ class RunRecorder:
                   f"in {time.perf_counter() - t0:.1f} s", flush=True)
         except Exception as e:  # noqa: BLE001 — e.g. an unlabeled dataset: training itself is fine
             print(f"evaluation at step {state.step} skipped: {_last_line(e)}", flush=True)
-        cfg = getattr(self, "cfg", None)
-        if cfg is None or not cfg.log.eval_every or epoch % cfg.log.eval_every:
-            return
-        if epoch == cfg.optim.epochs and cfg.log.eval_at_end:
-            return  # execute_run evaluates the finished run (with the full embedding)
-        self.evaluate(state, embed="pca")
-
-    def evaluate(self, state, *, embed: bool | str = "pca") -> None:
-        """Evaluate the trainer's model in memory and store the results; a failure is logged, never fatal."""
-        from .evaluate import evaluate_model
-
-        try:
-            t0 = time.perf_counter()
-            r = evaluate_model(state.model, self.cfg, step=state.step, epoch=state.epoch, store=self.store,
-                               run_id=self.run_id, embed=embed)
-            m, b = r["metrics"], r["baselines"].get("raw_pixels", {})
-            print(f"eval at step {state.step}: kNN class {m['knn/class']:.1%} (raw pixels "
-                  f"{b.get('knn/class', float('nan')):.1%}), linear class {m['linear/class']:.1%} "
-                  f"in {time.perf_counter() - t0:.1f} s", flush=True)
-        except Exception as e:  # noqa: BLE001 — e.g. an unlabeled dataset: training itself is fine
-            print(f"evaluation at step {state.step} skipped: {_last_line(e)}", flush=True)
 
 
 def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer=None) -> RunInfo:
@@ -555,7 +534,6 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
         if trainer is None:
             trainer = Trainer(cfg, recorder)
         recorder.cfg = trainer.cfg
-        recorder.cfg = trainer.cfg
         trainer.recorder = recorder
         store.update(run_id, total_steps=trainer.total_steps, world_size=trainer.world)
         if store.checkpoints(run_id):
@@ -564,8 +542,6 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
         store.truncate_after(run_id, trainer.state.step)
         summary = trainer.fit(progress=progress)
         status = summary["status"]
-        if status == "finished" and cfg.log.eval_at_end:
-            recorder.evaluate(trainer.state, embed="pca")
         if status == "finished" and cfg.log.eval_at_end:
             recorder.evaluate(trainer.state, embed="pca")
     except Diverged as e:

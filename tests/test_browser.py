@@ -1,0 +1,291 @@
+"""The app in a real browser: `streamlit run app.py` headless on a free port, driven by Playwright with Debian's
+Chromium (/usr/bin/chromium, never a downloaded browser). Opens every page, launches a short run from the Train
+page, watches the Monitor's step count, loss and heatmap change, opens Embeddings (hover thumbnail, click →
+neighbours) and Compare, and asserts that no exception box appeared anywhere. Saves a screenshot of every page to
+docs/screenshots/ (linked from the README).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "docs" / "screenshots"
+# Flags that keep Chromium off the network and quiet (no QUIC, sync, component updates, first-run pages).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# A run that takes seconds, not minutes: 256 shapes × 2 epochs at batch 32 = 16 steps.
+SHORT_RUN = {"train-epochs": "2", "train-batch_size": "32", "train-projector_dim": "64", "train-train_size": "256",
+             "train-log_every": "1", "train-snapshot_every": "2"}
+
+pytestmark = pytest.mark.browser
+
+
+def _requirements() -> None:
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install playwright)")
+    if missing:
+        reason = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason + " — required under CI")
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    """A finished SimCLR run with the short run's data settings (so Compare has two runs, and the evaluation
+    baselines of that data are cached before the browser's run evaluates)."""
+    from sslcore.config import RunConfig
+    from sslcore.runs import RunStore, execute_run
+
+    root = tmp_path_factory.mktemp("browser-runs")
+    store = RunStore(root)
+    cfg = RunConfig().replace(method="simclr", augment="simclr", name="SimCLR (made by the test)", train_size=256,
+                              batch_size=32, epochs=2, projector_dim=64, log_every=1, snapshot_every=2,
+                              device="cpu")
+    run_id = store.create_run(cfg, status="running")
+    store.claim_foreground(run_id, "cpu")
+    assert execute_run(store, run_id).status == "finished"
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir):
+    _requirements()
+    port = _free_port()
+    env = dict(os.environ, SSL_LENS_RUNS=str(runs_dir), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1")
+    log = open(runs_dir / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def settle(page, timeout: float = 90) -> None:
+    """Wait until the script run is over (no 'running' indicator, no skeletons) and the app has drawn."""
+    page.wait_for_selector("[data-testid=stApp]", timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    quiet_since = None
+    while time.time() < deadline:
+        busy = (page.locator("[data-testid=stStatusWidget]").count()
+                + page.locator("[data-testid=stSkeleton]").count())
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 1.0:
+            return
+        time.sleep(0.2)
+
+
+def assert_clean(page, where: str) -> None:
+    """No Streamlit exception box and none of the app's own 'unexpected error' boxes."""
+    assert page.locator("[data-testid=stException], .stException").count() == 0, f"exception on {where}"
+    assert page.get_by_text("Details for a bug report").count() == 0, f"unexpected error on {where}"
+
+
+def screenshot(page, name: str) -> None:
+    """Full-page PNG: Streamlit scrolls inside its main section, so grow the viewport to its height first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]');"
+                           " return m ? m.scrollHeight : document.body.scrollHeight }")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(900, height + 40), 5000))})
+    time.sleep(1.0)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def metric(page, label: str) -> str:
+    box = page.locator("[data-testid=stMetric]").filter(has_text=label).first
+    return box.locator("[data-testid=stMetricValue]").inner_text().strip()
+
+
+def set_number(page, key: str, value: str) -> None:
+    field = page.locator(f".st-key-{key} input").first
+    field.fill(value)
+    field.press("Enter")
+    settle(page)
+
+
+def test_the_app_in_a_real_browser(browser, server, runs_dir):
+    from sslcore.runs import RunStore
+
+    store = RunStore(runs_dir)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    console_errors = []
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+
+    # ---- Home ----
+    page.goto(server)
+    settle(page)
+    assert page.get_by_role("heading", name=re.compile("SSL Lens")).count() == 1
+    assert page.get_by_text("Start here").count() >= 1
+    assert page.get_by_text(str(runs_dir.resolve())).count() >= 1  # the runs folder in the sidebar
+    assert_clean(page, "home")
+    screenshot(page, "home")
+
+    # ---- Augmentations ----
+    page.goto(f"{server}/augmentations")
+    settle(page)
+    assert page.locator("[data-testid=stImage]").count() >= 3
+    before = metric(page, "How different")
+    page.locator(".st-key-aug-redraw button").first.click()
+    settle(page)
+    assert metric(page, "How different") != before
+    assert_clean(page, "augmentations")
+    screenshot(page, "augmentations")
+
+    # ---- Train: a short run from the form (arriving from the Augmentations page's button) ----
+    page.locator(".st-key-aug-to_train button").first.click()
+    page.wait_for_url(re.compile(r"/train$"), timeout=30000)
+    settle(page)
+    page.get_by_text("Advanced: image size").click()
+    settle(page)
+    for key, value in SHORT_RUN.items():
+        set_number(page, key, value)
+    assert page.locator("[data-testid=stAlertContentError]").count() == 0
+    page.locator(".st-key-train-launch button").first.click()
+    settle(page)
+    assert page.get_by_text("Launched 1 run").count() == 1
+    launched = [r for r in store.list_runs() if r.method == "barlow_twins"]
+    assert len(launched) == 1
+    run_id = launched[0].id
+    assert page.get_by_text(run_id).count() >= 1  # in the runs table
+    assert_clean(page, "train")
+    screenshot(page, "train")
+
+    # ---- Monitor: live updates without reloading the page ----
+    page.get_by_role("link", name="Monitor the first run").click()
+    page.wait_for_url(re.compile(rf"monitor\?run={run_id}"), timeout=30000)
+    page.wait_for_selector("[data-testid=stMetric]", timeout=90000)
+    deadline = time.time() + 240
+    while store.get(run_id).step < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    seen_steps, lags = set(), []
+    while store.get(run_id).status in ("queued", "running") and time.time() < deadline:
+        logged = store.get(run_id, refresh=False).step
+        t0 = time.time()
+        while time.time() - t0 < 5:  # a newly logged step shows up within about a second
+            shown = metric(page, "Step")
+            if shown.isdigit() and int(shown) >= logged:
+                lags.append(time.time() - t0)
+                seen_steps.add(int(shown))
+                break
+            time.sleep(0.1)
+        time.sleep(0.4)
+    assert store.wait(run_id, timeout=300).status == "finished"
+    assert len(seen_steps) >= 2, f"the Monitor showed steps {sorted(seen_steps)} while the run trained"
+    assert lags and sorted(lags)[len(lags) // 2] <= 2.0, f"median lag {sorted(lags)[len(lags) // 2]:.1f} s"
+    page.wait_for_selector("text=finished", timeout=30000)
+    settle(page)
+    assert metric(page, "Step") == "16"
+    assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
+    assert page.get_by_text(re.compile(r"cross-correlation C · step 16")).count() >= 1
+    page.locator(".st-key-monitor-step").get_by_role("slider").focus()
+    page.keyboard.press("Home")  # scrub back to the first snapshot
+    settle(page)
+    assert page.get_by_text(re.compile(r"cross-correlation C · step 1$")).count() >= 1
+    assert_clean(page, "monitor")
+    screenshot(page, "monitor")
+
+    # ---- Embeddings: hover thumbnail, click → neighbours ----
+    page.goto(f"{server}/embeddings?run={run_id}")
+    settle(page)
+    plot = page.locator(".st-key-emb_scatter .nsewdrag").first
+    plot.wait_for(timeout=60000)
+    assert page.get_by_text("What the representation encodes").count() == 1
+    assert page.locator("[data-testid=stDataFrame]").count() >= 1
+    box = plot.bounding_box()
+    tip = page.locator("#ssl-lens-hover-tip")
+    hovered = None
+    for fy in [i / 14 for i in range(1, 14)]:
+        for fx in [i / 14 for i in range(1, 14)]:
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            time.sleep(0.08)
+            if tip.count() and tip.is_visible():
+                hovered = (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+                break
+        if hovered:
+            break
+    assert hovered, "hovering the scatter never showed a thumbnail"
+    assert re.match(r"#\d+ · ", tip.inner_text())
+    row = int(re.match(r"#(\d+)", tip.inner_text()).group(1))
+    page.mouse.click(*hovered)
+    settle(page)
+    assert page.get_by_text(f"query #{row}").count() >= 1, "clicking a point makes it the query"
+    assert page.get_by_text(re.compile(r"of 8\b.*neighbours share")).count() == 1
+    assert_clean(page, "embeddings")
+    page.mouse.move(*hovered)
+    time.sleep(0.5)
+    screenshot(page, "embeddings")
+
+    # ---- Compare: the selection is in the URL ----
+    ids = [r.id for r in store.list_runs()]
+    page.goto(f"{server}/compare?runs={','.join(ids)}")
+    settle(page)
+    assert page.get_by_role("heading", name="Probe accuracies").count() == 1
+    assert page.locator(".js-plotly-plot").count() >= 6  # 2 losses, 2 heatmaps, 2 embeddings
+    assert f"runs={ids[0]}" in page.url.replace("%2C", ",")
+    assert_clean(page, "compare")
+    screenshot(page, "compare")
+
+    # ---- A run id that does not exist: a message, not a traceback ----
+    page.goto(f"{server}/monitor?run=20990101-000000-nope-000000")
+    settle(page)
+    assert page.get_by_text("does not exist").count() >= 1
+    assert_clean(page, "monitor with an unknown run")
+
+    assert not console_errors, console_errors
