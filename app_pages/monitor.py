@@ -162,8 +162,9 @@ def heatmap_panel(run_id: str, active: bool) -> None:
         return
     steps = [r["step"] for r in snaps]
     s1, s2 = st.columns([3, 1.2], vertical_alignment="bottom")
-    follow = s2.toggle("Follow latest", value=True, key="monitor.follow", disabled=not active,
-                       help="while the run trains, show each new snapshot as it arrives; turn off to scrub")
+    follow = active and s2.toggle("Follow latest", value=True, key="monitor.follow",
+                                  help="while the run trains, show each new snapshot as it arrives; turn off to "
+                                       "scrub through the earlier ones")
     if active and follow:
         step = steps[-1]
         s1.caption(f"Showing the newest snapshot (step {step} of {len(steps)} so far). Turn *Follow latest* off "
@@ -177,11 +178,12 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     st.plotly_chart(fig, key="monitor.heatmap", config={"displaylogo": False})
     ms = matrix_stats(matrix)
     c = st.columns(4)
-    c[0].metric("mean diagonal", f"{ms['diag_mean']:.3f}", help="→ 1 when matching dimensions agree")
-    c[1].metric("diagonal > 0.9", f"{ms['diag_above_0.9']:.0%}", help="share of dimensions that agree well")
-    c[2].metric("mean abs off-diag", f"{ms['offdiag_abs_mean']:.3f}",
-                help="→ 0 when different dimensions are decorrelated")
-    c[3].metric("max abs off-diag", f"{ms['offdiag_abs_max']:.3f}")
+    c[0].metric("diagonal", f"{ms['diag_mean']:.3f}",
+                help="mean of the diagonal: → 1 when matching dimensions agree across the two views")
+    c[1].metric("diag > 0.9", f"{ms['diag_above_0.9']:.0%}", help="share of dimensions that agree well")
+    c[2].metric("off-diag", f"{ms['offdiag_abs_mean']:.3f}",
+                help="mean |off-diagonal|: → 0 when different dimensions are decorrelated")
+    c[3].metric("off-diag max", f"{ms['offdiag_abs_max']:.3f}", help="largest |off-diagonal| value")
     st.caption(f"Top-left {matrix.shape[0]}×{matrix.shape[1]} block of the matrix, fixed scale −1 (blue) … +1 (red).")
     st.plotly_chart(diagonal_figure(matrix, height=170), key="monitor.diag", config={"displaylogo": False})
 

@@ -251,7 +251,8 @@ b2.button("↩️ Reset the form", on_click=_fill_form, args=({},), width="stret
 if go and cfg is not None:
     with guard("Launching the run"):
         run_id = launch(cfg, store())
-        st.session_state["train.launched"] = {"ids": [run_id], "title": cfg.name or cfg.method.name, "errors": []}
+        st.session_state["train.launched"] = {"ids": [run_id], "errors": [],
+                                              "title": cfg.name or f"{cfg.method.name} on {cfg.data.dataset}"}
         st.rerun()
 
 

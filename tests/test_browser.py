@@ -238,6 +238,10 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     page.keyboard.press("Home")  # scrub back to the first snapshot
     settle(page)
     assert page.get_by_text(re.compile(r"cross-correlation C · step 1$")).count() >= 1
+    page.locator(".st-key-monitor-step").get_by_role("slider").focus()
+    page.keyboard.press("End")  # and forward to the last one
+    settle(page)
+    assert page.get_by_text(re.compile(r"cross-correlation C · step 16")).count() >= 1
     assert_clean(page, "monitor")
     screenshot(page, "monitor")
 
