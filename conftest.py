@@ -1,1 +1,15 @@
-# Makes the repository root importable (sslcore, pages) for the tests, whichever folder pytest starts in.
+# Makes the repository root importable (sslcore, app helpers) for the tests, whichever folder pytest starts in.
+import sys
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's script runner (AppTest) installs the app script as `__main__`; put pytest's back afterwards.
+
+    Otherwise a later test that starts a `spawn` multiprocessing child makes the child re-run app.py as its main.
+    """
+    main = sys.modules.get("__main__")
+    yield
+    sys.modules["__main__"] = main
