@@ -56,7 +56,7 @@ class OptimConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     momentum: float = 0.9
-    epochs: int = 10
+    epochs: int = 8                  # ≈ 2 minutes of the default run on 2 CPU cores (≈ 250 pairs/s)
     batch_size: int = 256
     warmup_epochs: float = 1.0
 
