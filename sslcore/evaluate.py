@@ -72,8 +72,10 @@ DEFAULT_TEMPERATURE = 0.07
 LINEAR_WEIGHT_DECAY = 5e-4
 LINEAR_MAX_ITER = 100
 EMBED_MAX_POINTS = 5000                   # UMAP / PCA / saved features: at most this many test images
+# low_memory=False: umap-learn's low-memory NN-descent made a warm 5k-point fit 2× slower (7.7 s vs 3.6 s on 2
+# cores, BENCHMARKS.md); at ≤ EMBED_MAX_POINTS points its memory is a few MB.
 UMAP_SETTINGS = {"n_neighbors": 15, "n_epochs": 150, "init": "pca", "min_dist": 0.1, "metric": "euclidean",
-                 "input": "L2-normalised features"}
+                 "low_memory": False, "input": "L2-normalised features"}
 NORMALISATION = "(x/255 - 0.5)/0.25 (the training normalisation)"
 CACHE_VERSION = 1
 
@@ -477,7 +479,7 @@ def umap_2d(x: torch.Tensor | np.ndarray, *, n_neighbors: int = UMAP_SETTINGS["n
     with _umap_lock:
         reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, n_epochs=n_epochs, init="pca",
                             min_dist=UMAP_SETTINGS["min_dist"], metric="euclidean", random_state=random_state,
-                            low_memory=True, verbose=False)
+                            low_memory=UMAP_SETTINGS["low_memory"], verbose=False)
         coords = reducer.fit_transform(x)
         _umap_state["warm"] = True
     return np.asarray(coords, dtype=np.float32)
