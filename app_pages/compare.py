@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from lens_ui import cached
-from lens_ui.common import PAGES, asset, guard, pick_runs, runs_dir, status_badge, store
+from lens_ui.common import asset, guard, pick_runs, runs_dir, runs_or_stop, status_badge, store
 from lens_ui.figures import PALETTE, curves_figure, heatmap_figure, matrix_stats, scatter_figure, shared_range
 from lens_ui.tables import compare_table, protocol_label
 from sslcore.methods import METHODS
@@ -16,13 +16,8 @@ from sslcore.methods import METHODS
 st.title("⚖️ Compare")
 st.caption("Pick two to four runs. The page address keeps your choice: copy it to share this comparison.")
 
-runs = store().list_runs()
-if len(runs) < 2:
-    st.info("Compare needs at least two runs. Launch a lesson on the **Train** page (the “vs” lessons start "
-            "two runs at once).", icon="👈")
-    st.page_link(PAGES["train"], label="Go to Train", icon="🏋️")
-    if not runs:
-        st.stop()
+runs = runs_or_stop("Compare needs at least two runs. Launch a lesson on the **Train** page (the “vs” lessons "
+                    "start two runs at once).", at_least=2)
 chosen = pick_runs(runs, key="compare.runs", label="Runs to compare (2–4)")
 if len(chosen) < 2:
     st.warning("Pick at least two runs.", icon="☝️")

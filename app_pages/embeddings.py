@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from lens_ui import cached, jobs
-from lens_ui.common import PAGES, asset, format_duration, guard, guarded, pick_run, store
+from lens_ui.common import asset, format_duration, guard, guarded, pick_run, runs_or_stop, store
 from lens_ui.figures import curves_figure, scatter_figure
 from lens_ui.hover import hover_thumbnails
 from lens_ui.images import enlarge
@@ -26,11 +26,7 @@ st.title("🗺️ Embeddings")
 st.caption("Every point is a test image, placed by the run's representation: similar representations land close "
            "together. Hover a point to see its image; click one (or draw a box / lasso) to list its nearest "
            "neighbours.")
-runs = store().list_runs()
-if not runs:
-    st.info("No runs yet. Train one first: finished runs are evaluated automatically.", icon="👈")
-    st.page_link(PAGES["train"], label="Go to Train", icon="🏋️")
-    st.stop()
+runs = runs_or_stop("No runs yet. Train one first: finished runs are evaluated automatically.")
 
 c1, c2 = st.columns([3, 1.2])
 with c1:

@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_dir,
-                            status_badge, store)
+                            runs_or_stop, status_badge, store)
 from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
 from lens_ui.live import MetricCache, collapse_verdict, eta_seconds, loss_terms, steps_per_second
 from sslcore.methods import METHODS
@@ -40,11 +40,7 @@ def _fmt(v: float | None, spec: str = ".4g") -> str:
 
 
 st.title("📈 Monitor")
-runs = store().list_runs()
-if not runs:
-    st.info("No runs yet. Launch one on the **Train** page; it shows up here while it trains.", icon="👈")
-    st.page_link(PAGES["train"], label="Go to Train", icon="🏋️")
-    st.stop()
+runs = runs_or_stop("No runs yet. Launch one on the **Train** page; it shows up here while it trains.")
 
 top1, top2 = st.columns([3, 1])
 with top1:

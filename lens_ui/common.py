@@ -72,6 +72,18 @@ def store() -> RunStore:
     return _store_for(str(runs_dir()))
 
 
+def runs_or_stop(message: str, *, at_least: int = 1) -> list[RunInfo]:
+    """Every run in the store. With fewer than ``at_least``: ``message`` and a link to Train, and with none the
+    page stops there."""
+    runs = store().list_runs()
+    if len(runs) < at_least:
+        st.info(message, icon="👈")
+        st.page_link(PAGES["train"], label="Go to Train", icon="🏋️")
+        if not runs:
+            st.stop()
+    return runs
+
+
 @st.cache_resource(show_spinner=False)
 def device_label() -> str:
     """Where ``device=auto`` trains on this machine, in words."""
