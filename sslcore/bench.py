@@ -143,8 +143,7 @@ def bench_time_to_insight(cfg: RunConfig) -> dict:
     """The default Train-page run, evaluated after every epoch (evaluation time not counted): seconds of training
     until the evaluation issue's quality target holds — kNN(class) ≥ raw pixels + 25 points and above the random
     backbone, with the colour probe below raw pixels."""
-    from .evaluate import _eval_sets, _targets, extract_features, knn_predict, raw_pixel_features
-    from .backbones import build_backbone
+    from .evaluate import _eval_sets, _targets, extract_features, knn_predict, random_backbone, raw_pixel_features
     from .train import Recorder, Trainer
 
     train, test = _eval_sets(cfg, None, None)
@@ -155,9 +154,7 @@ def bench_time_to_insight(cfg: RunConfig) -> dict:
         return {t: float((p == te_t[t]).float().mean()) for t, p in preds.items()}
 
     raw = knn(raw_pixel_features(train.images), raw_pixel_features(test.images))
-    holder = torch.nn.Module()
-    torch.manual_seed(cfg.seed)
-    holder.backbone = build_backbone(cfg.method.backbone)
+    holder = random_backbone(cfg)
     rnd = knn(extract_features(holder, train.images), extract_features(holder, test.images))
     reached: list[tuple[int, float, dict]] = []
 

@@ -32,6 +32,7 @@ API (what the pages and the CLI call)
     ``"baseline/random_backbone"``, logs ``eval/<metric>`` (backbone) or ``eval/projector/<metric>`` rows into the
     metrics table (so Monitor / Compare draw accuracy curves), and saves the embedding file.
     ``embed``: True / "umap" (UMAP + PCA), "pca" (PCA only, instant), False (no file).
+``random_backbone(cfg)`` → the random-backbone baseline's untrained net (seeded by ``cfg.seed``), as ``.backbone``.
 ``latest_results(store, run_id, step=None, features="backbone")`` → the results dict rebuilt from stored rows, or None.
 ``eval_history(store, run_id, features="backbone")`` → [{"step", "epoch"?, "metrics", "protocol"}] by step.
 ``load_embedding(store, run_id, step=None)`` → dict of the saved file: ``features`` (float16 N×F), ``labels``,
@@ -93,7 +94,8 @@ KNN_PROTOCOL = {"similarity": "cosine (L2-normalised features)", "vote": "sum of
 
 __all__ = ["extract_features", "knn_accuracy", "knn_neighbors", "knn_predict", "linear_probe", "evaluate_model",
            "evaluate_run", "latest_results", "eval_history", "load_embedding", "ensure_umap", "embedding_steps",
-           "umap_2d", "pca_2d", "warm_up_umap", "format_results", "umap_is_warm", "raw_pixel_features", "baseline_cache_path",
+           "umap_2d", "pca_2d", "warm_up_umap", "format_results", "umap_is_warm", "raw_pixel_features", "random_backbone",
+           "baseline_cache_path",
            "LINEAR_PROBE_PROTOCOL", "KNN_PROTOCOL"]
 
 # How many times baselines were actually computed in this process (tests check the cache with it).
@@ -544,22 +546,29 @@ def baseline_cache_path(root: Path, cfg: RunConfig, n_train: int, n_test: int, k
     return Path(root) / ".cache" / "baselines" / f"{cfg.data.dataset}-{digest}.json"
 
 
-def compute_baselines(cfg: RunConfig, train, test, *, k: int, temperature: float,
-                      device: str | torch.device | None = None, progress: Progress = None) -> dict[str, dict]:
-    """Raw pixels and the randomly initialised backbone (seeded by the run's seed), on every target."""
-    global baseline_computations
+def random_backbone(cfg: RunConfig) -> torch.nn.Module:
+    """The untrained backbone of the random-backbone baseline (seeded by the run's seed, global RNG untouched),
+    wrapped as ``.backbone`` so ``extract_features`` takes it like a trained model."""
     from .backbones import build_backbone
 
-    baseline_computations += 1
-    tr_t, te_t = _targets(train), _targets(test)
-    p = _emit(progress, 0.0, 0.5)
-    raw = probe_all(raw_pixel_features(train.images), tr_t, raw_pixel_features(test.images), te_t, k=k,
-                    temperature=temperature, device=device, progress=p)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = build_backbone(cfg.method.backbone).to(memory_format=torch.channels_last)
     holder = torch.nn.Module()
     holder.backbone = net
+    return holder
+
+
+def compute_baselines(cfg: RunConfig, train, test, *, k: int, temperature: float,
+                      device: str | torch.device | None = None, progress: Progress = None) -> dict[str, dict]:
+    """Raw pixels and the randomly initialised backbone (seeded by the run's seed), on every target."""
+    global baseline_computations
+    baseline_computations += 1
+    tr_t, te_t = _targets(train), _targets(test)
+    p = _emit(progress, 0.0, 0.5)
+    raw = probe_all(raw_pixel_features(train.images), tr_t, raw_pixel_features(test.images), te_t, k=k,
+                    temperature=temperature, device=device, progress=p)
+    holder = random_backbone(cfg)
     dev = _pick_device(device, torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
     ftr = extract_features(holder, train.images, device=dev)
     fte = extract_features(holder, test.images, device=dev)
