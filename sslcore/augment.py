@@ -31,6 +31,7 @@ class ViewRecipe:
     blur_p: float = 0.0            # Gaussian blur: sigma ∈ [0.1, blur_sigma] at 224 px, scaled to the image size
     blur_sigma: float = 2.0
     solarize_p: float = 0.0
+    rotation: float = 0.0          # random rotation by up to ± this many degrees (no published preset rotates)
 
     def scaled(self, strength: float) -> ViewRecipe:
         """Every probability and magnitude × strength (probabilities capped at 1); 0 is the identity."""
@@ -40,13 +41,15 @@ class ViewRecipe:
             flip_p=min(1.0, self.flip_p * s), jitter_p=min(1.0, self.jitter_p * s),
             brightness=self.brightness * s, contrast=self.contrast * s, saturation=self.saturation * s,
             hue=min(0.5, self.hue * s), gray_p=min(1.0, self.gray_p * s), blur_p=min(1.0, self.blur_p * s),
-            blur_sigma=self.blur_sigma * s, solarize_p=min(1.0, self.solarize_p * s))
+            blur_sigma=self.blur_sigma * s, solarize_p=min(1.0, self.solarize_p * s),
+            rotation=min(180.0, self.rotation * s))
 
 
 RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(ViewRecipe))
 PROBABILITY_FIELDS = tuple(name for name in RECIPE_FIELDS if name.endswith("_p"))
 # What each operation does, for `--help`, the Augmentations page and the docs.
 OPERATIONS = {
+    "rotate": "random rotation (the corners it uncovers are filled by reflecting the image)",
     "crop": "random resized crop: a random patch covering crop_scale_min–100% of the area, resized back",
     "flip": "horizontal flip",
     "jitter": "colour jitter: random brightness, contrast, saturation and hue changes",
@@ -95,6 +98,8 @@ def validate_overrides(overrides: dict[str, Any]) -> None:
                 raise ConfigError(f"overrides: {key} must be between 0 and 1, got {value}")
         elif name == "hue" and not 0 <= value <= 0.5:
             raise ConfigError(f"overrides: {key} must be between 0 and 0.5, got {value}")
+        elif name == "rotation" and not 0 <= value <= 180:
+            raise ConfigError(f"overrides: {key} must be between 0 and 180 degrees, got {value}")
         elif value < 0:
             raise ConfigError(f"overrides: {key} must be ≥ 0, got {value}")
 
@@ -121,6 +126,7 @@ def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
     sigma_max = max(0.1, r.blur_sigma * image_size / 224)
     kernel = max(3, int(image_size * 0.1) // 2 * 2 + 1)
     return nn.ModuleDict({
+        "rotate": K.RandomAffine(r.rotation, padding_mode="reflection", p=1.0 if r.rotation > 0 else 0.0),
         "crop": K.RandomResizedCrop((image_size, image_size), scale=(r.crop_scale_min, 1.0), p=1.0),
         "flip": K.RandomHorizontalFlip(p=r.flip_p),
         "jitter": K.ColorJitter(r.brightness, r.contrast, r.saturation, r.hue, p=r.jitter_p),

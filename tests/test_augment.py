@@ -89,3 +89,20 @@ def test_unknown_preset_and_bad_input(images):
 def test_extra_views_for_relational(images):
     views = TwoViewAugment("simclr", 16)(images, num_views=4)
     assert len(views) == 4 and all(v.shape == (64, 3, 16, 16) for v in views)
+
+
+def test_rotation_turns_each_image_its_own_way_without_black_corners():
+    top_lit = torch.zeros((400, 3, 32, 32), dtype=torch.uint8)
+    top_lit[:, :, :16] = 200
+    v1, _ = TwoViewAugment("none", 32, overrides={"rotation": 180})(top_lit, seed=0, normalize=False)
+    still_top_lit = (v1[:, :, :16].mean((1, 2, 3)) > v1[:, :, 16:].mean((1, 2, 3))).float().mean()
+    assert 0.35 < still_top_lit < 0.65          # unrotated: 1.0; uniform angles: about half stay upright
+    grey = torch.full((8, 3, 32, 32), 120, dtype=torch.uint8)
+    v1, _ = TwoViewAugment("none", 32, overrides={"rotation": 45})(grey, seed=0, normalize=False)
+    assert torch.allclose(v1, torch.full_like(v1, 120 / 255), atol=1e-3)  # reflected, not zero-filled corners
+
+
+@pytest.mark.parametrize("bad", [{"rotation": 200}, {"rotation": -5}])
+def test_bad_rotation(bad):
+    with pytest.raises(ConfigError, match="rotation"):
+        recipes("barlow_twins", 1.0, bad)
