@@ -23,11 +23,15 @@ SLIDERS = {
     "blur_sigma": (0.0, 5.0, 0.1, "Gaussian blur: largest σ (at 224 px; scaled to the image size)"),
     "solarize_p": (0.0, 1.0, 0.05, "solarize: probability"),
     "rotation": (0.0, 180.0, 5.0, "rotation: largest angle, in degrees either way (180 = any angle)"),
+    "shuffle_p": (0.0, 1.0, 0.05, "channel shuffle: probability"),
+    "noise_p": (0.0, 1.0, 0.05, "Gaussian noise: probability"),
+    "noise_std": (0.0, 0.5, 0.01, "Gaussian noise: standard deviation (pixel values in [0, 1])"),
 }
 assert set(SLIDERS) == set(RECIPE_FIELDS)
 OP_OF_FIELD = {"crop_scale_min": "crop", "flip_p": "flip", "jitter_p": "jitter", "brightness": "jitter",
                "contrast": "jitter", "saturation": "jitter", "hue": "jitter", "gray_p": "gray", "blur_p": "blur",
-               "blur_sigma": "blur", "solarize_p": "solarize", "rotation": "rotate"}
+               "blur_sigma": "blur", "solarize_p": "solarize", "rotation": "rotate",
+               "shuffle_p": "shuffle", "noise_p": "noise", "noise_std": "noise"}
 
 
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)

@@ -32,6 +32,9 @@ class ViewRecipe:
     blur_sigma: float = 2.0
     solarize_p: float = 0.0
     rotation: float = 0.0          # random rotation by up to ± this many degrees (no published preset rotates)
+    shuffle_p: float = 0.0         # permute the RGB channels (scrambles colour relations hue jitter keeps)
+    noise_p: float = 0.0           # add Gaussian pixel noise (std noise_std, in [0, 1] pixel units)
+    noise_std: float = 0.1
 
     def scaled(self, strength: float) -> ViewRecipe:
         """Every probability and magnitude × strength (probabilities capped at 1); 0 is the identity."""
@@ -42,7 +45,8 @@ class ViewRecipe:
             brightness=self.brightness * s, contrast=self.contrast * s, saturation=self.saturation * s,
             hue=min(0.5, self.hue * s), gray_p=min(1.0, self.gray_p * s), blur_p=min(1.0, self.blur_p * s),
             blur_sigma=self.blur_sigma * s, solarize_p=min(1.0, self.solarize_p * s),
-            rotation=min(180.0, self.rotation * s))
+            rotation=min(180.0, self.rotation * s), shuffle_p=min(1.0, self.shuffle_p * s),
+            noise_p=min(1.0, self.noise_p * s), noise_std=self.noise_std * s)
 
 
 RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(ViewRecipe))
@@ -53,9 +57,11 @@ OPERATIONS = {
     "crop": "random resized crop: a random patch covering crop_scale_min–100% of the area, resized back",
     "flip": "horizontal flip",
     "jitter": "colour jitter: random brightness, contrast, saturation and hue changes",
+    "shuffle": "channel shuffle: permute the red, green and blue channels (changes colours and their relations)",
     "gray": "convert to grayscale",
     "blur": "Gaussian blur",
     "solarize": "invert every pixel brighter than 50%",
+    "noise": "Gaussian pixel noise",
 }
 
 _BT = ViewRecipe(blur_p=1.0, solarize_p=0.0)
@@ -130,9 +136,11 @@ def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
         "crop": K.RandomResizedCrop((image_size, image_size), scale=(r.crop_scale_min, 1.0), p=1.0),
         "flip": K.RandomHorizontalFlip(p=r.flip_p),
         "jitter": K.ColorJitter(r.brightness, r.contrast, r.saturation, r.hue, p=r.jitter_p),
+        "shuffle": K.RandomChannelShuffle(p=r.shuffle_p),
         "gray": K.RandomGrayscale(p=r.gray_p),
         "blur": K.RandomGaussianBlur(kernel, (0.1, sigma_max), p=r.blur_p),
         "solarize": K.RandomSolarize(thresholds=0.0, additions=0.0, p=r.solarize_p),
+        "noise": K.RandomGaussianNoise(std=r.noise_std, p=r.noise_p),
     })
 
 

@@ -106,3 +106,14 @@ def test_rotation_turns_each_image_its_own_way_without_black_corners():
 def test_bad_rotation(bad):
     with pytest.raises(ConfigError, match="rotation"):
         recipes("barlow_twins", 1.0, bad)
+
+
+def test_channel_shuffle_sends_red_to_any_channel_and_noise_has_its_std():
+    red = torch.zeros((600, 3, 8, 8), dtype=torch.uint8)
+    red[:, 0] = 220
+    v1, _ = TwoViewAugment("none", 8, overrides={"shuffle_p": 1.0})(red, seed=0, normalize=False)
+    brightest = v1.mean((2, 3)).argmax(1)
+    assert all(0.25 < (brightest == c).float().mean() < 0.42 for c in range(3))   # uniform: 1/3 each
+    grey = torch.full((64, 3, 16, 16), 128, dtype=torch.uint8)
+    v1, _ = TwoViewAugment("none", 16, overrides={"noise_p": 1.0, "noise_std": 0.1})(grey, seed=0, normalize=False)
+    assert abs(float((v1 - 128 / 255).std()) - 0.1) < 0.01
