@@ -37,20 +37,18 @@ class ViewRecipe:
     noise_std: float = 0.1
 
     def scaled(self, strength: float) -> ViewRecipe:
-        """Every probability and magnitude × strength (probabilities capped at 1); 0 is the identity."""
-        s = strength
-        return ViewRecipe(
-            crop_scale_min=min(1.0, max(0.02, 1 - (1 - self.crop_scale_min) * s)),
-            flip_p=min(1.0, self.flip_p * s), jitter_p=min(1.0, self.jitter_p * s),
-            brightness=self.brightness * s, contrast=self.contrast * s, saturation=self.saturation * s,
-            hue=min(0.5, self.hue * s), gray_p=min(1.0, self.gray_p * s), blur_p=min(1.0, self.blur_p * s),
-            blur_sigma=self.blur_sigma * s, solarize_p=min(1.0, self.solarize_p * s),
-            rotation=min(180.0, self.rotation * s), shuffle_p=min(1.0, self.shuffle_p * s),
-            noise_p=min(1.0, self.noise_p * s), noise_std=self.noise_std * s)
+        """Every probability and magnitude × strength (capped at its MAX_VALUE); 0 is the identity."""
+        changes = {name: min(MAX_VALUE.get(name, math.inf), getattr(self, name) * strength)
+                   for name in RECIPE_FIELDS if name != "crop_scale_min"}
+        # The crop's strength is how much area it removes: 0 keeps the whole image.
+        changes["crop_scale_min"] = min(1.0, max(0.02, 1 - (1 - self.crop_scale_min) * strength))
+        return dataclasses.replace(self, **changes)
 
 
 RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(ViewRecipe))
 PROBABILITY_FIELDS = tuple(name for name in RECIPE_FIELDS if name.endswith("_p"))
+# Upper bounds of the bounded fields (the rest only have to be ≥ 0): what an override may ask and where strength stops.
+MAX_VALUE = {name: 1.0 for name in PROBABILITY_FIELDS} | {"crop_scale_min": 1.0, "hue": 0.5, "rotation": 180.0}
 # What each operation does, for `--help`, the Augmentations page and the docs.
 OPERATIONS = {
     "rotate": "random rotation (the corners it uncovers are filled by reflecting the image)",
@@ -99,14 +97,9 @@ def validate_overrides(overrides: dict[str, Any]) -> None:
                               f"{', '.join(RECIPE_FIELDS)}")
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
             raise ConfigError(f"overrides: {key} must be a number, got {value!r}")
-        if name.endswith("_p") or name == "crop_scale_min":
-            if not 0 <= value <= 1:
-                raise ConfigError(f"overrides: {key} must be between 0 and 1, got {value}")
-        elif name == "hue" and not 0 <= value <= 0.5:
-            raise ConfigError(f"overrides: {key} must be between 0 and 0.5, got {value}")
-        elif name == "rotation" and not 0 <= value <= 180:
-            raise ConfigError(f"overrides: {key} must be between 0 and 180 degrees, got {value}")
-        elif value < 0:
+        if name in MAX_VALUE and not 0 <= value <= MAX_VALUE[name]:
+            raise ConfigError(f"overrides: {key} must be between 0 and {MAX_VALUE[name]:g}, got {value}")
+        if value < 0:
             raise ConfigError(f"overrides: {key} must be ≥ 0, got {value}")
 
 
