@@ -107,6 +107,13 @@ ROTATION_NAMES = ["0-90°", "90-180°", "180-270°", "270-360°"]
 DIGIT_CLASSES = [str(d) for d in range(10)]
 
 SHAPES_SIZE_RANGE = (0.35, 0.80)     # shape's outer extent as a fraction of the image side
+# A shape is a light tint of its hue (mixed with this much white) on a dark shade of another hue (its palette colour ×
+# this level × its own shade), so it always stands out from its background in *luminance*, not only in hue. Mixed
+# polarity and near-isoluminant pairs (purple on red) made the outline vanish in grey and hue-shifted views; Barlow
+# Twins then matched the views by colour and background instead, and its kNN on the shape stayed at raw-pixel level
+# (README "What the default run learns" has the measurements).
+SHAPE_TINT = 0.35
+BACKGROUND_LEVEL = 0.35
 DIGITS_SIZE_RANGE = (12.0, 20.0)     # digit height in pixels on a 32 px canvas (scaled with image_size)
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -115,8 +122,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 DATASETS: dict[str, DatasetInfo] = {
     "shapes": DatasetInfo(
-        "shapes", "8 generated shapes with random colour, background, size, position and rotation "
-        "(built in, nothing to download)", ("train", "test"), True, True, 32,
+        "shapes", "8 generated light shapes on darker backgrounds, with random colour, background colour and "
+        "texture, size, position and rotation (built in, nothing to download)", ("train", "test"), True, True, 32,
         ("colour", "background", "background_colour", "size", "position", "rotation")),
     "digits": DatasetInfo(
         "digits", "scikit-learn's 8×8 digits, upscaled, coloured and placed at random on a larger canvas "
@@ -354,8 +361,8 @@ def _render_shapes(p: dict[str, np.ndarray], noise: np.ndarray, s: int) -> torch
     n = len(p["label"])
     t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in p.items()}
     palette = torch.tensor(list(PALETTE.values()), dtype=torch.float32)
-    fg = palette[t["fg"]] * t["fg_shade"].float()[:, None]
-    bg = palette[t["bg"]] * t["bg_shade"].float()[:, None]
+    fg = (SHAPE_TINT + (1 - SHAPE_TINT) * palette[t["fg"]]) * t["fg_shade"].float()[:, None]
+    bg = palette[t["bg"]] * (t["bg_shade"].float()[:, None] * BACKGROUND_LEVEL)
 
     # --- background at the output resolution (coordinates in [-1, 1], y down) ----------------------------------------
     c = (torch.arange(s, dtype=torch.float32) + 0.5) / s * 2 - 1

@@ -122,6 +122,9 @@ def test_shapes_are_visible_and_use_the_whole_range():
     centre = xb[:, :, 15:17, 15:17].mean((2, 3))
     corner = xb[:, :, :3, :3].mean((2, 3))
     assert float((centre - corner).abs().sum(1).min()) > 40
+    # ... and is lighter than it (luminance, not only hue), so the shape survives a grey or hue-shifted view
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    assert float(((centre - corner) @ luma).min()) > 30
     assert int(ds.images.max()) >= 240 and int(ds.images.min()) <= 40
 
 
