@@ -131,13 +131,14 @@ def test_augmentations_widgets_change_the_views(tmp_path, use_runs):
     for field in ("blur_p", "solarize_p", "crop_scale_min", "brightness"):
         assert labels.count(field) == 2, field  # one per view
     assert len(at.get("image")) >= 3  # originals, view 1, view 2
+    assert at.selectbox(key="aug.preset").value == "shapes"  # opens on the default run's recipe
     default = difference(at)
     at.slider(key="aug.strength").set_value(0.0).run()
     weak = difference(at)
     at.slider(key="aug.strength").set_value(2.5).run()
     strong = difference(at)
     assert weak < default < strong
-    at.slider(key="aug.barlow_twins.view2.solarize_p").set_value(1.0).run()
+    at.slider(key="aug.shapes.view2.solarize_p").set_value(1.0).run()
     no_exception(at)
     assert "view2.solarize_p=1" in texts(at)
     before = difference(at)
@@ -180,6 +181,20 @@ def test_train_shows_validation_messages_next_to_the_field(tmp_path, use_runs):
     at.selectbox(key="train.backbone").set_value("convnet").run()
     at.number_input(key="train.batch_size").set_value(8000).run()
     assert any(str(e.value).startswith("batch_size:") for e in at.error)
+
+
+def test_train_form_starts_from_the_engine_defaults(tmp_path, use_runs):
+    """The run the README measures (RunConfig's defaults) is the one a user launches without touching the form."""
+    use_runs(tmp_path / "runs")
+    at = open_page("train")
+    default = RunConfig()
+    assert at.number_input(key="train.epochs").value == default.optim.epochs
+    assert at.number_input(key="train.batch_size").value == default.optim.batch_size
+    assert at.number_input(key="train.projector_dim").value == default.method.projector_dim
+    assert at.selectbox(key="train.augment").value == default.augment.preset == "shapes"
+    assert "suits `shapes`" not in texts(at)
+    at.selectbox(key="train.dataset").set_value("digits").run()
+    assert "suits `shapes`" in texts(at)  # the hint to start from barlow_twins for other data
 
 
 def test_train_method_specific_fields_and_lessons(tmp_path, use_runs):
