@@ -68,7 +68,7 @@ c1, c2, c3, c4, c5 = st.columns([1.1, 1.3, 1.4, 0.9, 0.9])
 dataset = c1.selectbox("Dataset", list(DATASETS), key="aug.dataset",
                        help="shapes and digits are built in; cifar10 / stl10 / folder need files (see Train)")
 preset = c2.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(AugmentConfig().preset), key="aug.preset",
-                      help="which recipe pair to start from (first: the default run's)")
+                      help="which recipe pair to start from (it opens on the default run's)")
 strength = c3.slider("Strength", 0.0, 3.0, 1.0, 0.05, key="aug.strength",
                      help="multiplies every probability and magnitude (0 = no augmentation, 1 = the preset)")
 count = c4.select_slider("Images", [8, 12, 16], value=8, key="aug.count")
