@@ -143,14 +143,16 @@ def bench_time_to_insight(cfg: RunConfig) -> dict:
     """The default Train-page run, evaluated after every epoch (evaluation time not counted): seconds of training
     until the evaluation issue's quality target holds — kNN(class) ≥ raw pixels + 25 points and above the random
     backbone, with the colour probe below raw pixels."""
-    from .evaluate import _eval_sets, _targets, extract_features, knn_predict, random_backbone, raw_pixel_features
+    from .evaluate import (DEFAULT_K, DEFAULT_TEMPERATURE, _eval_sets, _targets, extract_features, knn_predict,
+                           random_backbone, raw_pixel_features)
     from .train import Recorder, Trainer
 
     train, test = _eval_sets(cfg, None, None)
     tr_t, te_t = _targets(train), _targets(test)
 
     def knn(ftr, fte) -> dict[str, float]:
-        preds = knn_predict(ftr, {t: tr_t[t] for t in ("class", "colour")}, fte, k=20, temperature=0.07)
+        preds = knn_predict(ftr, {t: tr_t[t] for t in ("class", "colour")}, fte, k=DEFAULT_K,
+                            temperature=DEFAULT_TEMPERATURE)
         return {t: float((p == te_t[t]).float().mean()) for t, p in preds.items()}
 
     raw = knn(raw_pixel_features(train.images), raw_pixel_features(test.images))
@@ -192,7 +194,7 @@ def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None
     ]
     if not quick:
         cases.append(("UMAP", lambda: bench_umap(5000, 128)))
-        cases.append(("time to insight", lambda: bench_time_to_insight(RunConfig().replace(device=device))))
+        cases.append(("time to insight", lambda: bench_time_to_insight(cfg)))
     for name, case in cases:
         progress(f"bench: {name} …")
         out = case()
