@@ -96,7 +96,7 @@ PRESET_SOURCES = {
 
 
 def validate_overrides(overrides: dict[str, Any]) -> None:
-    from .config import ConfigError
+    from .errors import ConfigError
 
     for key, value in overrides.items():
         view, _, name = key.rpartition(".")
@@ -114,7 +114,7 @@ def validate_overrides(overrides: dict[str, Any]) -> None:
 def recipes(preset: str, strength: float = 1.0, overrides: dict[str, float] | None = None
             ) -> tuple[ViewRecipe, ViewRecipe]:
     """The two view recipes: preset, then overrides (absolute values), then × strength."""
-    from .config import ConfigError
+    from .errors import ConfigError
 
     if preset not in PRESETS:
         raise ConfigError(f"augment: unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")

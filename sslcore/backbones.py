@@ -72,7 +72,7 @@ BACKBONES: dict[str, BackboneInfo] = {
 
 def build_backbone(name: str, in_channels: int = 3) -> nn.Module:
     if name not in BACKBONES:
-        from .config import ConfigError
+        from .errors import ConfigError
 
         raise ConfigError(f"backbone: unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
     return BACKBONES[name].build(in_channels)

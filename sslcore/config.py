@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the fix."""
+from .errors import ConfigError
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = ["ImageSet", "DatasetInfo", "DATASETS", "load_dataset", "describe_datasets", "default_data_root",
            "IMAGE_EXTENSIONS"]

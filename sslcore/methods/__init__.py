@@ -1,9 +1,15 @@
 """Method registry: name → Method class. Each method is one short file in this package."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
-from ..config import ConfigError, MethodConfig
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # type hints only: config imports this registry to validate names
+    from ..config import MethodConfig
+
 from .barlow_twins import BarlowTwins
 from .base import Method, StepOutput
 from .byol import BYOL

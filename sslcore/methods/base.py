@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
-from ..config import MethodConfig
+if TYPE_CHECKING:  # type hints only: config imports the method registry to validate names
+    from ..config import MethodConfig
 
 
 @dataclass
