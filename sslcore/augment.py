@@ -165,14 +165,19 @@ class TwoViewAugment(nn.Module):
         return cls(cfg.preset, image_size, cfg.strength, cfg.overrides)
 
     def _one_view(self, ops: nn.ModuleDict, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        applied = {}
+        # Draw each op's parameters through kornia's public forward_parameters / params= API (the same random draws
+        # op(x) makes), so the report below reads what was applied without touching the private op._params.
+        applied, crop_box = {}, None
         for name, op in ops.items():
             if op.p == 0:  # skip the kernel launch and the parameter sampling
                 applied[name] = 0.0
                 continue
-            x = op(x)
-            applied[name] = float(op._params["batch_prob"].float().mean())
-        box = ops["crop"]._params["src"]  # N×4×2 corners of the crop in the source image
+            params = op.forward_parameters(x.shape)
+            x = op(x, params=params)
+            applied[name] = float(params["batch_prob"].float().mean())
+            if name == "crop":
+                crop_box = params["src"]
+        box = crop_box  # N×4×2 corners of the crop in the source image
         area = (box[:, 1, 0] - box[:, 0, 0] + 1) * (box[:, 2, 1] - box[:, 1, 1] + 1)
         applied["crop_area"] = float(area.float().mean()) / (self._source_hw[0] * self._source_hw[1])
         return x.clamp_(0, 1), applied
