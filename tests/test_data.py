@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from sslcore import data
+from sslcore.data import digits, shapes
 from sslcore.config import ConfigError
 from sslcore.data import DATASETS, ImageSet, describe_datasets, load_dataset
 
@@ -133,7 +134,7 @@ def test_shapes_determinism_and_cache_copies():
     b = load_dataset("shapes", size=200, seed=7)
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert all(torch.equal(a.factors[k], b.factors[k]) for k in a.factors)
-    data._shapes_cached.cache_clear()                       # regenerated from scratch: still identical
+    shapes.shapes_cached.cache_clear()                       # regenerated from scratch: still identical
     c = load_dataset("shapes", size=200, seed=7)
     assert torch.equal(a.images, c.images)
     d = load_dataset("shapes", size=200, seed=8)
@@ -157,7 +158,7 @@ def test_shapes_image_size_renders_same_scene():
 
 def test_shapes_raw_pixel_knn_is_near_chance():
     from sklearn.neighbors import KNeighborsClassifier
-    data._shapes_cached.cache_clear()
+    shapes.shapes_cached.cache_clear()
     t = time.perf_counter()
     tr = load_dataset("shapes")
     gen = time.perf_counter() - t
@@ -185,7 +186,7 @@ def test_digits_split_factors_and_raw_pixel_knn():
     assert set(te.labels.tolist()) == set(range(10))
     assert set(tr.factors) == {"colour", "background", "position", "size"}
     # the split is of the base digits: train and test share none
-    assert not set(data._digits_split_indices("train")) & set(data._digits_split_indices("test"))
+    assert not set(digits.digits_split_indices("train")) & set(digits.digits_split_indices("test"))
     knn = KNeighborsClassifier(n_neighbors=20, metric="cosine")
     knn.fit(tr.images.flatten(1).float().numpy(), tr.labels.numpy())
     acc = knn.score(te.images.flatten(1).float().numpy(), te.labels.numpy())
