@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .errors import ConfigError
+from .limits import NAME_MAX_CHARS
 
 
 @dataclass
@@ -50,8 +53,9 @@ class MethodConfig:
 
 @dataclass
 class OptimConfig:
-    optimizer: str = "adamw"         # sgd | adam | adamw | lars
+    optimizer: str = "adamw"         # sgd | adam | adamw | lars | lamb
     lr: float = 2e-3
+    lr_biases: float | None = None   # peak lr of biases and BN parameters (None: lr); reference BT: 0.0048 vs 0.2
     weight_decay: float = 1e-4
     momentum: float = 0.9
     epochs: int = 6                  # ≈ 2 minutes of the default run on 2 CPU cores (24,000 pairs at 180–240 pairs/s)
@@ -67,6 +71,11 @@ class LogConfig:
     eval_every: int = 0              # epochs between automatic evaluations (0 = only at the end, if enabled)
     eval_at_end: bool = True         # evaluate (kNN, linear, factor probes, baselines, PCA) when training finishes
     checkpoint_every: int = 1        # epochs between checkpoints
+    # Checkpoint retention: the last ``keep_last``, every ``keep_every``-th epoch's (0: none) and the final one stay;
+    # the others are deleted once a newer one is safely written.
+    keep_last: int = 2
+    keep_every: int = 5
+    online_probe: bool = True        # train a linear head on detached features of labelled images (online_probe.py)
 
 
 @dataclass
@@ -80,6 +89,7 @@ class RunConfig:
     device: str = "auto"             # auto | cpu | cuda | cuda:N | mps
     name: str = ""
     nproc: int = 1                   # processes (GPUs) per run; > 1 trains through torchrun with DDP
+    recipe: str = ""                 # the named recipe this config started from (recipes.py), "" for none
 
     # ---- serialisation ----
     def to_dict(self) -> dict[str, Any]:
@@ -94,12 +104,23 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
         try:
-            d = json.loads(Path(path).read_text())
+            if path.stat().st_size > CONFIG_MAX_BYTES:
+                raise ConfigError(f"config: {path} is {path.stat().st_size:,} bytes; a config file is a few KB")
+            d = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config: file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config: {path} is a folder; pass a JSON file") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config: {path} is not UTF-8 text (byte {e.start}); save it as UTF-8 JSON") from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"config: {path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        except RecursionError:
+            raise ConfigError(f"config: {path} is nested too deeply to be a config") from None
+        except OSError as e:
+            raise ConfigError(f"config: cannot read {path} ({e.strerror or e})") from None
         return cls.from_dict(d)
 
     def replace(self, **flat: Any) -> RunConfig:
@@ -116,7 +137,8 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
     # ---- validation: the one place ----
-    def validate(self) -> RunConfig:
+    def validate(self, caps: limits.Limits = limits.DEFAULT) -> RunConfig:
+        """Check every field (``caps``: the resource caps, e.g. ``limits.CLASSROOM``); return self."""
         from . import augment, backbones, data, methods
 
         d, a, m, o, lg = self.data, self.augment, self.method, self.optim, self.log
@@ -125,38 +147,7 @@ class RunConfig:
         _choice("backbone", m.backbone, backbones.BACKBONES)
         _choice("augment", a.preset, augment.PRESETS)
         _choice("optimizer", o.optimizer, OPTIMIZERS)
-        _positive_int("image_size", d.image_size)
-        _positive_int("nproc", self.nproc)
-        _positive_int("epochs", o.epochs)
-        _positive_int("batch_size", o.batch_size)
-        _positive_int("projector_dim", m.projector_dim)
-        _positive_int("projector_layers", m.projector_layers)
-        for name in ("train_size", "test_size"):
-            if getattr(d, name) is not None:
-                _positive_int(name, getattr(d, name))
-        _positive_float("lr", o.lr)
-        _positive_float("temperature", m.temperature)
-        _positive_float("scale", m.scale)
-        if o.weight_decay < 0:
-            raise ConfigError(f"weight_decay: must be ≥ 0, got {o.weight_decay}")
-        if m.lambd < 0:
-            raise ConfigError(f"lambd: must be ≥ 0, got {m.lambd}")
-        if not 0 <= m.momentum < 1:
-            raise ConfigError(f"momentum: must be in [0, 1), got {m.momentum}")
-        if not 0 <= a.strength <= 3:
-            raise ConfigError(f"strength: must be between 0 and 3, got {a.strength}")
-        if o.warmup_epochs < 0:
-            raise ConfigError(f"warmup_epochs: must be ≥ 0, got {o.warmup_epochs}")
-        if m.num_views < 2:
-            raise ConfigError(f"num_views: must be ≥ 2 (K augmentations per image), got {m.num_views}")
-        if m.queue_size < 1:
-            raise ConfigError(f"queue_size: must be ≥ 1, got {m.queue_size}")
-        for name in ("log_every", "snapshot_every", "checkpoint_every"):
-            _positive_int(name, getattr(lg, name))
-        if not 1 <= lg.snapshot_size <= 128:
-            raise ConfigError(f"snapshot_size: must be between 1 and 128, got {lg.snapshot_size}")
-        if lg.eval_every < 0:
-            raise ConfigError(f"eval_every: must be ≥ 0 (0 turns periodic evaluation off), got {lg.eval_every}")
+        self._check_numbers(caps)
         method_cls = methods.METHODS[m.name]
         if method_cls.needs_batch_stats and o.batch_size < 2:
             raise ConfigError(f"batch_size: {m.name} uses batch statistics and needs batch_size ≥ 2, "
@@ -166,12 +157,47 @@ class RunConfig:
             raise ConfigError(f"image_size: backbone {m.backbone} needs images of at least {min_size} px, "
                               f"got {d.image_size}; pass --image-size {min_size} or pick --backbone convnet")
         augment.validate_overrides(a.overrides)
-        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        if not isinstance(self.name, str) or len(self.name) > NAME_MAX_CHARS:
+            raise ConfigError(f"name: must be text of at most {NAME_MAX_CHARS} characters")
+        if not isinstance(self.device, str) or (self.device != "auto"
+                                                 and self.device.split(":")[0] not in ("cpu", "cuda", "mps")):
             raise ConfigError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         return self
 
+    def _check_numbers(self, caps: limits.Limits) -> None:
+        """Every numeric field a number of its type (no bool as int), finite, and within ``limits``."""
+        d, a, m, o, lg = self.data, self.augment, self.method, self.optim, self.log
+        _whole("epochs", o.epochs, 1, caps.epochs)
+        _whole("batch_size", o.batch_size, 1, caps.batch_size)
+        _whole("image_size", d.image_size, 1, caps.image_size)
+        _whole("projector_dim", m.projector_dim, 1, caps.projector_dim)
+        for name in ("train_size", "test_size"):
+            if getattr(d, name) is not None:
+                _whole(name, getattr(d, name), limits.RANGES[name][0],
+                       min(limits.RANGES[name][1], caps.train_images or limits.RANGES[name][1]))
+        for name, value in (("projector_layers", m.projector_layers), ("queue_size", m.queue_size),
+                            ("num_views", m.num_views), ("nproc", self.nproc), ("seed", self.seed),
+                            *((f, getattr(lg, f)) for f in ("log_every", "snapshot_every", "snapshot_size",
+                                                            "eval_every", "checkpoint_every", "keep_last",
+                                                            "keep_every"))):
+            _whole(name, value, *limits.RANGES[name])
+        for name, value in (("lr", o.lr), ("weight_decay", o.weight_decay), ("momentum", o.momentum),
+                            ("warmup_epochs", o.warmup_epochs), ("temperature", m.temperature),
+                            ("lambd", m.lambd), ("scale", m.scale), ("ema", m.momentum), ("strength", a.strength)):
+            _real(name, value)
+        if o.lr_biases is not None:
+            _real("lr", o.lr_biases, "lr_biases")
+        if not isinstance(m.vicreg_weights, tuple | list) or len(m.vicreg_weights) != 3:
+            raise ConfigError(f"vicreg_weights: expected 3 numbers (variance, invariance, covariance), "
+                              f"got {m.vicreg_weights!r}")
+        for w in m.vicreg_weights:
+            _real("vicreg_weights", w)
+        if o.warmup_epochs > o.epochs:
+            raise ConfigError(f"warmup_epochs: must be at most epochs ({o.epochs}), got {o.warmup_epochs}")
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "lars", "lamb")
+CONFIG_MAX_BYTES = 1 << 20
 
 # Flat option name (CLI flag / form field) → (section, field). The CLI derives its flags from this table.
 FLAT_FIELDS: dict[str, tuple[str, str]] = {
@@ -182,11 +208,12 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "projector_layers": ("method", "projector_layers"), "lambd": ("method", "lambd"), "scale": ("method", "scale"),
     "temperature": ("method", "temperature"), "ema": ("method", "momentum"), "queue_size": ("method", "queue_size"),
     "stop_gradient": ("method", "stop_gradient"), "num_views": ("method", "num_views"),
-    "optimizer": ("optim", "optimizer"), "lr": ("optim", "lr"), "weight_decay": ("optim", "weight_decay"),
+    "optimizer": ("optim", "optimizer"), "lr": ("optim", "lr"), "lr_biases": ("optim", "lr_biases"),
+    "weight_decay": ("optim", "weight_decay"),
     "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "warmup_epochs": ("optim", "warmup_epochs"),
     "log_every": ("log", "log_every"), "snapshot_every": ("log", "snapshot_every"),
     "snapshot_size": ("log", "snapshot_size"), "eval_every": ("log", "eval_every"),
-    "eval_at_end": ("log", "eval_at_end"),
+    "eval_at_end": ("log", "eval_at_end"), "online_probe": ("log", "online_probe"), "recipe": ("", "recipe"),
     "seed": ("", "seed"), "device": ("", "device"), "name": ("", "name"), "nproc": ("", "nproc"),
 }
 
@@ -205,7 +232,13 @@ def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
         if sub is not None:
             kwargs[name] = _from_dict(sub, value, f"{prefix}{name}.")
         elif name == "vicreg_weights":
-            kwargs[name] = tuple(float(v) for v in value)
+            if not isinstance(value, list | tuple) or len(value) != 3:
+                raise ConfigError(f"{prefix}{name}: expected a list of 3 numbers, got {_short(value)}")
+            kwargs[name] = tuple(_as_number(f"{prefix}{name}", v, float) for v in value)
+        elif name == "overrides":
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise ConfigError(f"{prefix}{name}: expected an object of view.field: number, got {_short(value)}")
+            kwargs[name] = {k: _as_number(f"{prefix}{name}.{k}", v, float) for k, v in value.items()}
         else:
             kwargs[name] = _coerce(f"{prefix}{name}", value, f.default)
     return cls(**kwargs)
@@ -223,24 +256,36 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
-        return bool(value)
+            raise ConfigError(f"{path}: expected true or false, got {_short(value)}")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {_short(value)}")
+        return value
     if kind in (int, float):
         return _as_number(path, value, kind)
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{path}: expected text, got {_short(value)}")
     return kind(value)
 
 
-_OPTIONAL_TYPES = {"train_size": int, "test_size": int, "root": str}
+_OPTIONAL_TYPES = {"train_size": int, "test_size": int, "root": str, "lr_biases": float}
 
 
 def _as_number(path: str, value: Any, kind: type) -> Any:
+    """A JSON / form value as an int or a float: numbers and numeric text only (a bool is not a number), finite,
+    and an int only if whole. Range checks are ``validate``'s."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{path}: expected a number, got {_short(value)}")
+    if kind is int and isinstance(value, int):
+        return value
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: expected a number, got {value!r}") from None
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{path}: expected a number, got {_short(value)}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: must be a finite number, got {_short(value)}")
     if kind is int:
         if number != int(number):
-            raise ConfigError(f"{path}: expected a whole number, got {value!r}")
+            raise ConfigError(f"{path}: expected a whole number, got {_short(value)}")
         return int(number)
     return number
 
@@ -251,15 +296,34 @@ _SECTIONS = {("RunConfig", "data"): DataConfig, ("RunConfig", "augment"): Augmen
 
 
 def _choice(name: str, value: str, registry) -> None:
-    if value not in registry:
+    if not isinstance(value, str) or value not in registry:
         raise ConfigError(f"{name}: unknown {name} {value!r}; choose one of: {', '.join(registry)}")
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{name}: must be a positive whole number, got {value!r}")
+def _whole(name: str, value: Any, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name}: must be a whole number, got {_short(value)}")
+    if not lo <= value <= hi:
+        low = "a positive whole number" if lo == 1 else f"a whole number ≥ {lo}"
+        raise ConfigError(f"{name}: must be {low} of at most {hi:,}, got {_short(value)}"
+                          + (" (a cap of limits.py)" if hi < 2**31 else ""))
 
 
-def _positive_float(name: str, value: Any) -> None:
-    if not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{name}: must be positive, got {value!r}")
+def _real(name: str, value: Any, field_name: str | None = None) -> None:
+    """``value`` within ``limits.RANGES[name]``; the message names ``field_name`` (default ``name``)."""
+    lo, hi = limits.RANGES[name]
+    open_lo, open_hi = name in limits.OPEN_BELOW, name in limits.OPEN_ABOVE
+    name = field_name or name
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"{name}: must be a number, got {_short(value)}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}: must be a finite number, got {value}")
+    if value < lo or (open_lo and value == lo) or value > hi or (open_hi and value == hi):
+        interval = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+        raise ConfigError(f"{name}: must be in {interval}, got {value:g}")
+
+
+def _short(value: Any) -> str:
+    """repr of a bad value, cut to one short line (a config file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
