@@ -159,7 +159,7 @@ def cmd_train(args) -> dict:
         return {"_quiet": True}
     if args.resume:
         run_id = args.resume
-        if store.get(run_id).active:
+        if store.get(run_id, refresh=True).active:
             raise ConfigError(f"run {run_id} is {store.get(run_id).status}; cancel it before resuming here")
     else:
         run_id = store.create_run(cfg, status="running", total_steps=trainer.total_steps)
@@ -186,7 +186,7 @@ def cmd_launch(args) -> dict:
 
 
 def cmd_runs(args) -> dict:
-    runs = _store(args).list_runs()
+    runs = _store(args).list_runs(refresh=True)  # the CLI repairs the store as it looks (the app has a thread)
     if not args.json:
         print(f"{'id':42} {'status':9} {'method':13} {'dataset':8} {'progress':>8}  error")
         for r in runs:
@@ -196,7 +196,7 @@ def cmd_runs(args) -> dict:
 
 def cmd_status(args) -> dict:
     store = _store(args)
-    run = store.get(args.run_id)
+    run = store.get(args.run_id, refresh=True)
     if not args.json:
         print(f"{run.id}: {run.status} ({run.step}/{run.total_steps} steps, {run.progress:.0%}) on {run.device}")
         if run.error:

@@ -2,8 +2,11 @@
 and the launcher that starts queued runs as detached background processes when a device slot is free.
 
 Layout (DESIGN.md): ``<runs_dir>/runs.sqlite`` and ``<runs_dir>/<run_id>/{config.json, log.txt, checkpoints/,
-snapshots/, features/, export/}``. Any process can read the store at any time; reading also repairs it: a running
-run whose process is gone and whose heartbeat is stale is marked ``failed``, and queued runs start in free slots.
+snapshots/, features/, export/}``. Any process can read the store at any time, and a read is only a read (a page
+that thirty viewers refresh every second must not take the write lock the trainer needs). Repair is ``refresh()``,
+run on its own cadence: a running run whose process is gone and whose heartbeat is stale is marked ``failed``, and
+queued runs start in free slots. The app's upkeep thread (lens_ui/live_cache.py), the CLI's commands, ``wait``,
+``cancel`` and ``resume`` call it.
 """
 from __future__ import annotations
 
@@ -175,7 +178,8 @@ class RunStore:
         self.get(run_id)
         return RunConfig.load(self.run_dir(run_id) / "config.json")
 
-    def get(self, run_id: str, *, refresh: bool = True) -> RunInfo:
+    def get(self, run_id: str, *, refresh: bool = False) -> RunInfo:
+        """The run's row as it is now; ``refresh=True`` repairs the store first (see ``refresh``)."""
         validate_run_id(run_id)
         if refresh:
             self.refresh()
@@ -184,7 +188,7 @@ class RunStore:
             raise RunNotFound(f"run {run_id!r} not found in {self.root}")
         return _info(rows[0])
 
-    def list_runs(self, *, refresh: bool = True) -> list[RunInfo]:
+    def list_runs(self, *, refresh: bool = False) -> list[RunInfo]:
         if refresh:
             self.refresh()
         return [_info(r) for r in self._read("SELECT * FROM runs ORDER BY created DESC, id DESC")]
@@ -348,7 +352,7 @@ class RunStore:
 
     def cancel(self, run_id: str) -> str:
         """Queued: cancelled at once. Running: the trainer stops within one step, checkpoints, and says cancelled."""
-        run = self.get(run_id)
+        run = self.get(run_id, refresh=True)  # a trainer that just died is resumable
         if run.status == "queued":
             with self._tx() as db:
                 db.execute("UPDATE runs SET status = 'cancelled', ended = ? WHERE id = ? AND status = 'queued'",
@@ -364,7 +368,7 @@ class RunStore:
         return bool(rows and rows[0]["cancel_requested"])
 
     def resume(self, run_id: str) -> RunInfo:
-        run = self.get(run_id)
+        run = self.get(run_id, refresh=True)  # a trainer that died is failed, not cancellable
         if run.status not in ("failed", "cancelled", "diverged"):
             raise ConfigError(f"run {run_id} is {run.status}; only failed, cancelled or diverged runs resume")
         self.update(run_id, status="queued", error=None, pid=None, cancel_requested=0, ended=None)
@@ -375,7 +379,7 @@ class RunStore:
         """Block until the run is no longer queued or running (tests, scripts)."""
         deadline = time.time() + timeout
         while True:
-            run = self.get(run_id)
+            run = self.get(run_id, refresh=True)  # a waiter must see a dead trainer as failed
             if not run.active or time.time() > deadline:
                 return run
             time.sleep(poll)

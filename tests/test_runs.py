@@ -123,7 +123,8 @@ def test_sigkill_then_resume_keeps_history(store):
     pid = store.get(run_id).pid
     os.kill(pid, signal.SIGKILL)
     killed_at = time.time()
-    run = wait_for(lambda: (r := store.get(run_id)).status == "failed" and r, timeout=15)
+    # Reads are plain reads; the repair (the app's upkeep thread, the CLI) is refresh=True.
+    run = wait_for(lambda: (r := store.get(run_id, refresh=True)).status == "failed" and r, timeout=15)
     assert time.time() - killed_at <= 10
     assert "ended unexpectedly" in run.error
     last_ckpt = store.checkpoints(run_id)[-1][0]
@@ -210,10 +211,13 @@ def _poll(runs_dir, run_id, seconds):
         store.metrics(run_id)
         store.list_runs()
 
+        store.get(run_id)
 
 def test_concurrent_writers_and_readers_lose_nothing(store):
-    a = store.create_run(tiny())
-    b = store.create_run(tiny())
+    # Created 'running' with no trainer behind them, so nothing can start a worker that would truncate the rows
+    # written here (a queued run did start when the store still repaired on every read).
+    a = store.create_run(tiny(), status="running")
+    b = store.create_run(tiny(), status="running")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_write_metrics, args=(str(store.root), run_id, 1 + k * 300, 300))
              for run_id in (a, b) for k in range(2)]
