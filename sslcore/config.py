@@ -60,6 +60,9 @@ class OptimConfig:
     momentum: float = 0.9
     epochs: int = 6                  # ≈ 2 minutes of the default run on 2 CPU cores (24,000 pairs at 180–240 pairs/s)
     batch_size: int = 256
+    # A batch larger than the training set is lowered to the largest power of two that fits, with a notice
+    # (data/batching.py); False when batch_size was asked for explicitly, so that too large stays an error.
+    fit_batch: bool = True
     warmup_epochs: float = 1.0
 
 
@@ -211,6 +214,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "optimizer": ("optim", "optimizer"), "lr": ("optim", "lr"), "lr_biases": ("optim", "lr_biases"),
     "weight_decay": ("optim", "weight_decay"),
     "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "warmup_epochs": ("optim", "warmup_epochs"),
+    "fit_batch": ("optim", "fit_batch"),
     "log_every": ("log", "log_every"), "snapshot_every": ("log", "snapshot_every"),
     "snapshot_size": ("log", "snapshot_size"), "eval_every": ("log", "eval_every"),
     "eval_at_end": ("log", "eval_at_end"), "online_probe": ("log", "online_probe"), "recipe": ("", "recipe"),

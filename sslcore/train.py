@@ -1,6 +1,6 @@
 """The training loop: device, optimiser, schedule, bf16 autocast on CUDA, checkpoints, and logging via a Recorder.
 
-The loop knows nothing about SQLite or processes: it reports through a ``Recorder`` (``runs.RunRecorder`` writes
+The loop knows nothing about SQLite or processes: it reports through a ``Recorder`` (``worker.RunRecorder`` writes
 to the run store; ``Recorder`` itself records nothing, for benchmarks and tests of the bare loop).
 """
 from __future__ import annotations
@@ -21,9 +21,11 @@ from .augment import TwoViewAugment
 from .backbones import build_backbone
 from .config import ConfigError, RunConfig
 from .data import ImageSet, load_dataset
+from .data.batching import epoch_batches, fit_batch_size
 from .diagnostics import all_diagnostics
-from .methods import Method, build_method
-from .optim import build_optimizer, lr_at
+from .methods import METHODS, Method, build_method
+from .online_probe import OnlineProbe, has_labels
+from .optim import build_optimizer, lr_at, set_lr
 
 
 class Diverged(RuntimeError):
@@ -77,10 +79,12 @@ class TrainState:
     step: int = 0
     epoch: int = 0           # epochs completed
     batch_in_epoch: int = 0  # batches done in the current (incomplete) epoch
+    probe: OnlineProbe | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "probe": self.probe.state_dict() if self.probe else None,
                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -89,6 +93,8 @@ class TrainState:
         self.model.load_state_dict(state["model"])
         if self.optimizer is not None and state.get("optimizer"):
             self.optimizer.load_state_dict(state["optimizer"])
+        if self.probe is not None and state.get("probe"):
+            self.probe.load_state_dict(state["probe"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
@@ -110,14 +116,20 @@ class Trainer:
             raise ConfigError(f"image_size: the dataset has {self.train_set.images.shape[-1]} px images, "
                               f"expected {d.image_size}")
         self.world = dist.world_size()
-        self.local_batch = cfg.optim.batch_size // self.world
         if cfg.optim.batch_size % self.world:
             raise ConfigError(f"batch_size: {cfg.optim.batch_size} does not split over {self.world} processes; "
                               f"use a multiple of {self.world}")
-        self.steps_per_epoch = len(self.train_set) // cfg.optim.batch_size
-        if self.steps_per_epoch == 0:
-            raise ConfigError(f"batch_size: {cfg.optim.batch_size} is larger than the training set "
-                              f"({len(self.train_set)} images); lower --batch-size")
+        # What the user should know before the first step (a lowered batch): the CLI prints it, the log keeps it.
+        self.notices: list[str] = list(getattr(self.train_set, "notices", []))
+        min_batch = 2 if METHODS[cfg.method.name].needs_batch_stats else 1
+        self.batch_size, notice = fit_batch_size(cfg.optim.batch_size, len(self.train_set),
+                                                 explicit=not cfg.optim.fit_batch, world=self.world,
+                                                 min_batch=min_batch)
+        self.notices += [notice] if notice else []
+        self.local_batch = self.batch_size // self.world
+        self.batch_bounds = epoch_batches(len(self.train_set), self.batch_size, world=self.world,
+                                          min_batch=min_batch)
+        self.steps_per_epoch = len(self.batch_bounds)
         self.total_steps = self.steps_per_epoch * cfg.optim.epochs
         # On CUDA the whole uint8 dataset lives on the GPU, and augmentation runs there too (airbench's recipe).
         self.images = self.train_set.images.to(self.device)
@@ -135,6 +147,8 @@ class Trainer:
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         self.state = TrainState(model, build_optimizer(model, cfg.optim) if model.trainable else None)
+        if cfg.log.online_probe and has_labels(self.train_set.labels, self.train_set.num_classes):
+            self.state.probe = OnlineProbe(model.backbone, self.train_set.num_classes)
         self.autocast = self.device.type == "cuda"  # bf16 on CPU is ~20× slower (REFERENCE.md)
 
     @property
@@ -150,9 +164,11 @@ class Trainer:
 
     def _batches(self, epoch: int, start: int):
         order = self._epoch_order(epoch)
-        b, lo = self.cfg.optim.batch_size, dist.rank() * self.local_batch
         for i in range(start, self.steps_per_epoch):
-            yield i, order[i * b + lo: i * b + lo + self.local_batch].to(self.device)
+            begin, size = self.batch_bounds[i]
+            local = size // self.world
+            lo = begin + dist.rank() * local
+            yield i, order[lo: lo + local].to(self.device)
 
     def fit(self, progress: bool = False) -> dict[str, Any]:
         """Train to the configured number of epochs (continuing from a loaded checkpoint) and return a summary."""
@@ -215,18 +231,19 @@ class Trainer:
         if dist.any_rank(not torch.isfinite(out.loss.detach()), self.device):
             raise Diverged(f"loss became {float(out.loss.detach())} at step {st.step + 1}; lower --lr or check --scale")
         if st.optimizer is not None:
-            for g in st.optimizer.param_groups:
-                g["lr"] = lr
+            set_lr(st.optimizer, lr)
             st.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             st.optimizer.step()
             model.on_step_end(min(1.0, (st.step + 1) / self.total_steps))
+        if st.probe is not None:
+            st.probe.step(self.labels[idx])
         return out
 
     def _log(self, out, lr: float, pairs_per_s: float, epoch: float, snapshot: bool) -> dict[str, float]:
         diag, xcorr = all_diagnostics(out.z1, out.z2)
         values = {"loss": float(out.loss.detach()), "lr": lr, "pairs_per_s": pairs_per_s,
-                  **out.terms, **out.metrics, **diag}
+                  **out.terms, **out.metrics, **diag, **(self.state.probe.read() if self.state.probe else {})}
         self.recorder.log_metrics(self.state.step, epoch, values)
         if snapshot:
             k = self.cfg.log.snapshot_size
