@@ -60,6 +60,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             except ValueError:
                 raise ConfigError(f"overrides: {key} must be a number, got {value!r}") from None
         flat["overrides"] = overrides
+    if "batch_size" in flat:
+        flat["fit_batch"] = False           # asked for: a batch larger than the training set stays an error
+    from .data import DATASETS
+    if "image_size" not in flat and flat.get("dataset", cfg.data.dataset) != cfg.data.dataset \
+            and flat["dataset"] in DATASETS:     # the base's image size was for another dataset: photos 64 px …
+        flat["image_size"] = DATASETS[flat["dataset"]].default_image_size
     assert set(flat) <= set(FLAT_FIELDS)
     return cfg.replace(**flat).validate()
 

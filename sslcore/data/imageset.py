@@ -17,6 +17,7 @@ class ImageSet:
     factor_names: dict[str, list[str]] = field(default_factory=dict)    # value names per factor
     name: str = ""
     split: str = "train"
+    notices: list[str] = field(default_factory=list)    # said once per load, e.g. which files were skipped
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
