@@ -53,7 +53,8 @@ def bench_train_step(cfg: RunConfig, steps: int) -> list[dict]:
     """Barlow Twins steps of the default convnet: bare loop, against the FLOP floor and with logging on."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .runs import RunRecorder, RunStore
+    from .runs import RunStore
+    from .worker import RunRecorder
     from .train import Recorder, Trainer
 
     cfg = cfg.replace(train_size=cfg.optim.batch_size * steps, epochs=1, log_every=5, snapshot_every=20)
@@ -143,12 +144,12 @@ def bench_time_to_insight(cfg: RunConfig) -> dict:
     """The default Train-page run, evaluated after every epoch (evaluation time not counted): seconds of training
     until the evaluation issue's quality target holds — kNN(class) ≥ raw pixels + 25 points and above the random
     backbone, with the colour probe below raw pixels."""
-    from .evaluate import (DEFAULT_K, DEFAULT_TEMPERATURE, _eval_sets, _targets, extract_features, knn_predict,
+    from .evaluate import (DEFAULT_K, DEFAULT_TEMPERATURE, eval_sets, targets, extract_features, knn_predict,
                            random_backbone, raw_pixel_features)
     from .train import Recorder, Trainer
 
-    train, test = _eval_sets(cfg, None, None)
-    tr_t, te_t = _targets(train), _targets(test)
+    train, test = eval_sets(cfg, None, None)
+    tr_t, te_t = targets(train), targets(test)
 
     def knn(ftr, fte) -> dict[str, float]:
         preds = knn_predict(ftr, {t: tr_t[t] for t in ("class", "colour")}, fte, k=DEFAULT_K,

@@ -91,9 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in [("status", "show one run"), ("cancel", "stop a queued or running run"),
                         ("resume", "continue a failed, cancelled or diverged run from its last checkpoint")]:
         command(name, help_).add_argument("run_id")
-    p = command("export", "write the backbone's state_dict (loadable by torchvision / ConvNet)")
+    p = command("export", "export a run: the backbone for plain PyTorch (default), metrics CSV, TensorBoard "
+                          "event files, the TensorBoard projector's files")
     p.add_argument("run_id")
-    p.add_argument("--out", help="output file (default: <run>/export/backbone.pt)")
+    p.add_argument("--out", help="backbone file (default: <run>/export/backbone.pt)")
+    p.add_argument("--step", type=int, help="checkpoint / embedding step, and the last metric step exported "
+                                            "(default: the latest)")
+    p.add_argument("--backbone", action="store_true", help="also export the backbone when another format is asked")
+    p.add_argument("--metrics", choices=["csv"], help="metrics as CSV, one row per logged value")
+    p.add_argument("--metrics-file", help="CSV file, '-' for stdout (default: <run>/export/metrics.csv)")
+    p.add_argument("--tensorboard", metavar="DIR", help="TensorBoard event files into DIR/<run id> (scalars, "
+                                                        "matrix snapshots as images); needs `pip install tensorboard`")
+    p.add_argument("--projector", metavar="DIR", help="tensors.tsv, metadata.tsv, sprite.png and the projector "
+                                                      "config of the saved embedding into DIR")
     p = command("eval", "evaluate a run: weighted kNN, linear probe, factor probes, baselines, 2-D embedding")
     p.add_argument("run_id")
     p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
@@ -112,6 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     command("datasets", "list datasets")
     command("methods", "list methods, backbones and augmentation presets")
+    p = command("lessons", "list the lessons; verify one (or all): run it, evaluate, check each claim")
+    p.add_argument("action", choices=["list", "verify", "launch", "show"],
+                   help="list | verify (launch, wait, check) | launch (queue its runs) | show (check what ran)")
+    p.add_argument("lesson_id", nargs="?", help="a lesson id from `lessons list` (verify: default every lesson)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run of the lesson (default 0)")
+    p.add_argument("--fresh", action="store_true", help="train new runs even where a run with the same "
+                                                        "configuration exists in the runs folder")
+    p = command("sweep", "the paper's ablations: one field, a list of values, optionally two methods")
+    p.add_argument("action", choices=["list", "run", "show"],
+                   help="list | run (queue its runs; --wait to wait for them) | show (what each value measured)")
+    p.add_argument("sweep_id", nargs="?", help="a sweep from `sweep list` (projector_dim, batch_size, lambda, …)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run of the sweep (default 0)")
+    p.add_argument("--wait", action="store_true", help="run: wait for every run, then show the results")
+    p.add_argument("--fresh", action="store_true", help="train new runs even where a run with the same "
+                                                        "configuration exists in the runs folder")
     p = command("_worker", argparse.SUPPRESS)
     p.add_argument("run_id")
     return parser
@@ -147,7 +172,7 @@ def _run_dict(run) -> dict[str, Any]:
 
 def cmd_train(args) -> dict:
     from . import dist
-    from .runs import execute_run, follow_run
+    from .worker import execute_run, follow_run
     from .train import Trainer
 
     dist.init_from_env()  # under torchrun: one process of several, rank 0 records
@@ -226,12 +251,33 @@ def cmd_resume(args) -> dict:
 
 
 def cmd_export(args) -> dict:
-    from .export import export_backbone
+    from . import export
 
-    path = export_backbone(_store(args), args.run_id, Path(args.out) if args.out else None)
+    store, out = _store(args), {}
+    store.get(args.run_id, refresh=False)   # an unknown id fails before any file is written
+    if args.metrics:
+        if args.metrics_file == "-":
+            sys.stdout.write(export.metrics_csv(store, [args.run_id], args.step))
+        else:
+            target = Path(args.metrics_file) if args.metrics_file else store.run_dir(args.run_id) / "export" / "metrics.csv"
+            out["metrics"] = str(export.write_metrics_csv(store, args.run_id, target, args.step))
+    if args.tensorboard:
+        out["tensorboard"] = str(export.export_tensorboard(store, args.run_id, Path(args.tensorboard), args.step))
+    if args.projector:
+        out["projector"] = export.export_projector(store, args.run_id, Path(args.projector), args.step)
+    if args.backbone or args.out or not (args.metrics or args.tensorboard or args.projector):
+        out["path"] = str(export.export_backbone(store, args.run_id, Path(args.out) if args.out else None, args.step))
     if not args.json:
-        print(path)
-    return {"path": str(path)}
+        for key, value in out.items():
+            if key == "projector":
+                print(f"projector: {value['folder']} ({value['points']} points × {value['dim']} at step "
+                      f"{value['step']}; " + (f"no sprite: {value['sprite_error']})" if not value["sprite"]
+                                              else "sprite.png)"))
+            else:
+                print(f"{'backbone' if key == 'path' else key}: {value}")
+        if "tensorboard" in out:
+            print(f"view it: tensorboard --logdir {Path(out['tensorboard']).parent}")
+    return out
 
 
 def cmd_eval(args) -> dict:
@@ -308,9 +354,106 @@ def cmd_bench(args) -> dict:
     return result
 
 
+def _progress_bar(args):
+    """A tqdm bar over a lesson's steps on stderr (a line per update under --json); returns (callback, close)."""
+    bars: list = []
+
+    def progress(fraction: float, message: str) -> None:
+        if args.json:
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+            return
+        if not bars:
+            from tqdm import tqdm
+            bars.append(tqdm(total=100, dynamic_ncols=True, leave=False, file=sys.stderr,
+                             bar_format="{percentage:3.0f}%|{bar:20}| {desc}"))
+        bars[0].n = round(100 * fraction)
+        bars[0].set_description_str(message, refresh=True)
+
+    return progress, lambda: [bar.close() for bar in bars]
+
+
+def cmd_lessons(args) -> dict:
+    from . import lessons
+
+    store = _store(args)
+    if args.action == "list":
+        rows = [lessons.describe(lesson, store) for lesson in lessons.load_lessons()]
+        if not args.json:
+            for r in rows:
+                print(f"{r['id']:22} {r['runs']:2} runs {r['claims']:2} claims  {r['last']:28} {r['title']}")
+        return {"lessons": rows}
+    if args.action != "verify" and not args.lesson_id:
+        raise ConfigError(f"lesson_id: `lessons {args.action}` needs a lesson id (see `lessons list`)")
+    chosen = [lessons.get_lesson(args.lesson_id)] if args.lesson_id else lessons.load_lessons()
+    if args.action == "launch":
+        record = lessons.launch(chosen[0], store, seed=args.seed, reuse=not args.fresh)
+        if not args.json:
+            print("\n".join(f"{run_id}  {label}" for label, run_id in record["runs"].items()))
+        return record
+    if args.action == "show":
+        record = lessons.load_record(store, chosen[0].id, args.seed)
+        if record is None:
+            raise ConfigError(f"lesson {chosen[0].id}: never launched with seed {args.seed} in {store.root}; "
+                              f"run `lessons verify {chosen[0].id}`")
+        record["claims"] = lessons.measure(chosen[0], store, record)
+        records = [record]
+    else:
+        progress, close = _progress_bar(args)
+        try:
+            records = lessons.verify_many(chosen, store, seed=args.seed, reuse=not args.fresh, progress=progress)
+        finally:
+            close()
+    if not args.json:
+        print("\n\n".join(lessons.format_report(lesson, r) for lesson, r in zip(chosen, records)))
+    held = all(c["held"] for r in records for c in r["claims"] or [])
+    return {"seed": args.seed, "lessons": records, "all_held": held, "_exit": 0 if held else 1}
+
+
+def cmd_sweep(args) -> dict:
+    from . import lessons, sweeps
+
+    store = _store(args)
+    all_sweeps = [lesson for lesson in lessons.load_lessons() if lesson.sweep]
+    if args.action == "list":
+        rows = [{"id": s.id, "title": s.title, "field": s.sweep.field, "values": list(s.sweep.values),
+                 "methods": [label for label, _ in s.sweep.methods]} for s in all_sweeps]
+        if not args.json:
+            for r in rows:
+                print(f"{r['id']:22} {r['field']:14} {', '.join(map(str, r['values'])):34} "
+                      f"{' vs '.join(r['methods'])}")
+        return {"sweeps": rows}
+    if not args.sweep_id:
+        raise ConfigError(f"sweep_id: `sweep {args.action}` needs a sweep (see `sweep list`)")
+    by_id = {s.id: s for s in all_sweeps} | {s.id.removeprefix("sweep_"): s for s in all_sweeps}
+    if args.sweep_id not in by_id:
+        raise ConfigError(f"sweep: unknown sweep {args.sweep_id!r}; choose one of: "
+                          f"{', '.join(s.id.removeprefix('sweep_') for s in all_sweeps)}")
+    lesson = by_id[args.sweep_id]
+    if args.action == "run":
+        record = lessons.launch(lesson, store, seed=args.seed, reuse=not args.fresh)
+        if not args.wait:
+            if not args.json:
+                print("\n".join(f"{run_id}  {label}" for label, run_id in record["runs"].items()))
+            return record
+        progress, close = _progress_bar(args)
+        try:
+            lessons.wait(store, record, progress=progress)
+        finally:
+            close()
+    record = lessons.load_record(store, lesson.id, args.seed)
+    if record is None:
+        raise ConfigError(f"sweep {lesson.id}: never run with seed {args.seed} in {store.root}; "
+                          f"run `sweep run {args.sweep_id}`")
+    result = sweeps.table(lesson.sweep, record["runs"], store)
+    if not args.json:
+        print(sweeps.format_table(lesson.sweep, result))
+    return {"sweep": lesson.id, "seed": args.seed} | result
+
+
 def cmd_worker(args) -> dict:
     from . import dist
-    from .runs import RunStore, execute_run, follow_run
+    from .runs import RunStore
+    from .worker import execute_run, follow_run
 
     dist.init_from_env()  # launched through torchrun when the run has nproc > 1
     store = RunStore(args.runs_dir)
@@ -323,4 +466,4 @@ def cmd_worker(args) -> dict:
 
 COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
             "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "bench": cmd_bench,
-            "_worker": cmd_worker}
+            "lessons": cmd_lessons, "sweep": cmd_sweep, "_worker": cmd_worker}

@@ -14,12 +14,12 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .config import ConfigError, RunConfig
+from . import journal, store_repair
+from .config import RunConfig
+from .errors import ConfigError, RunNotFound, StoreError
+from .filesystems import journal_mode, set_journal_mode
 
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "diverged")
 ACTIVE = ("queued", "running")
@@ -36,11 +39,8 @@ HEARTBEAT_INTERVAL = 2.0   # seconds between a trainer's heartbeats
 HEARTBEAT_STALE = 6.0      # a running run silent this long, whose process is gone, has failed
 SPAWN_GRACE = 60.0         # a claimed run with no process after this long has failed to start
 RUN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
-
-
-class RunNotFound(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+# Run fields also written to the run's journal, so a rebuilt index knows how each run stands (store_repair).
+JOURNALED_FIELDS = ("status", "error", "device", "pid", "started", "ended", "total_steps", "world_size")
 
 
 def default_runs_dir() -> Path:
@@ -79,6 +79,7 @@ class RunInfo:
     total_steps: int
     error: str | None
     world_size: int
+    owner: str | None = None   # who launched it, in classroom mode (None: the local user or the CLI)
 
     @property
     def progress(self) -> float:
@@ -115,63 +116,110 @@ class RunStore:
             raise ConfigError(f"runs_dir: {self.root} exists and is not a folder; pass another --runs-dir")
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite"
+        self.journal_mode = journal_mode(self.root)   # "delete" on a network filesystem: WAL needs one host
         self.max_concurrent = max_concurrent or max_concurrent_default()
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        # A read-only folder (or mount) is shown as last written and refuses writes in one line.
+        self.read_only = not os.access(self.root, os.W_OK)
+        # What a missing or damaged runs.sqlite was rebuilt from, in one line (the CLI and the app say it).
+        self.repair_message: str | None = store_repair.open_index(self)
+        self.fault: str | None = None   # the last fault refresh() met (disk full, read-only), for the caller to show
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to this schema (columns added since)."""
+        have = {r["name"] for r in self._read("PRAGMA table_info(runs)")}
+        if "owner" not in have:
+            try:
+                self._conn().execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+            except sqlite3.OperationalError as e:  # another process migrated it a moment ago
+                if "duplicate column" not in str(e):
+                    raise
 
     # ---- connection and transactions ----
     def _conn(self) -> sqlite3.Connection:
+        if self.read_only:
+            return store_repair.read_only_connection(self)
         conn = getattr(self._local, "conn", None)
+        if conn is not None and store_repair.index_lost(self):
+            # runs.sqlite was deleted or replaced under us: reopen, rebuilt from the run folders, so a trainer
+            # keeps recording into the new index instead of a deleted file.
+            conn.close()
+            self._local.conn = self._local.ino = None
+            self.repair_message = store_repair.open_index(self)
+            return self._local.conn
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            mode = set_journal_mode(conn, self.journal_mode, self.root)
+            # WAL's commits are durable at checkpoints; the rollback journal needs FULL to survive a power cut.
+            conn.execute("PRAGMA synchronous=NORMAL" if mode == "wal" else "PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=60000")
             self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.ino = store_repair.inode(self.db_path)
         return conn
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A short write transaction. BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the
         busy timeout instead of failing on a lock upgrade; a rare 'locked' after the timeout is retried."""
+        if self.read_only:
+            raise store_repair.read_only_error(self)
         conn = self._conn()
-        for attempt in range(20):
+        with store_repair.reported_faults(self):
+            for attempt in range(20):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) and "busy" not in str(e):
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+            else:
+                raise sqlite3.OperationalError(f"database {self.db_path} stayed locked")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        else:
-            raise sqlite3.OperationalError(f"database {self.db_path} stayed locked")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite has already rolled back after "database or disk is full"
+                    conn.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, args).fetchall()
+        with store_repair.reported_faults(self):
+            return self._conn().execute(sql, args).fetchall()
 
     # ---- runs ----
     def run_dir(self, run_id: str) -> Path:
         return self.root / validate_run_id(run_id)
 
-    def create_run(self, cfg: RunConfig, *, status: str = "queued", total_steps: int = 0) -> str:
+    def create_run(self, cfg: RunConfig, *, status: str = "queued", total_steps: int = 0, owner: str | None = None,
+                   max_active_per_owner: int | None = None) -> str:
+        """Store a new run. With ``max_active_per_owner``, an owner who already has that many queued or running
+        runs is refused (checked inside the insert's transaction, so a burst of launches cannot slip past it)."""
         cfg.validate()
         run_id = new_run_id(cfg.method.name)
         folder = self.run_dir(run_id)
         for sub in ("checkpoints", "snapshots", "features"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(cfg.to_json())
-        with self._tx() as db:
-            db.execute("INSERT INTO runs (id, name, method, dataset, status, requested_device, created, total_steps)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, cfg.name or run_id, cfg.method.name, cfg.data.dataset, status, cfg.device,
-                        time.time(), total_steps))
+        try:
+            with self._tx() as db:
+                if max_active_per_owner is not None:
+                    active = db.execute("SELECT COUNT(*) FROM runs WHERE owner IS ? AND status IN ('queued', "
+                                        "'running')", (owner,)).fetchone()[0]
+                    if active >= max_active_per_owner:
+                        raise ConfigError(f"queued_per_owner: you already have {active} run(s) queued or running "
+                                          f"(the cap is {max_active_per_owner}); wait for one to end or cancel one")
+                created = time.time()
+                db.execute("INSERT INTO runs (id, name, method, dataset, status, requested_device, created, "
+                           "total_steps, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (run_id, cfg.name or run_id, cfg.method.name, cfg.data.dataset, status, cfg.device,
+                            created, total_steps, owner))
+                journal.append(folder, "status", status=status, created=created, total_steps=total_steps,
+                               owner=owner)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused run leaves no folder behind
+            raise
         return run_id
 
     def config(self, run_id: str) -> RunConfig:
@@ -197,6 +245,9 @@ class RunStore:
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as db:
             db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+            lasting = {k: v for k, v in fields.items() if k in JOURNALED_FIELDS}
+            if lasting:   # what a rebuilt index needs; heartbeats are not worth a line
+                journal.append(self.run_dir(run_id), "status", **lasting)
 
     def heartbeat(self, run_id: str, step: int | None = None) -> None:
         if step is None:
@@ -211,6 +262,8 @@ class RunStore:
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE runs SET step = MAX(step, ?), heartbeat = ? WHERE id = ?", (step, now, run_id))
+            journal.append(self.run_dir(run_id), "metrics", step=step, epoch=epoch, values=journal.finite(values),
+                           wall_time=now)
 
     def metrics(self, run_id: str, *, since_step: int = -1) -> dict[str, dict[str, list]]:
         """{name: {"step": [...], "epoch": [...], "value": [...], "wall_time": [...]}}, ordered by step."""
@@ -230,10 +283,14 @@ class RunStore:
                      diag_mean: float, offdiag_abs_mean: float) -> None:
         name = f"{kind}_{step:08d}.npy"
         path = self.run_dir(run_id) / "snapshots" / name
-        _atomic_save(path, lambda f: np.save(f, matrix.astype(np.float16)))
+        with store_repair.reported_faults(self):
+            _atomic_save(path, lambda f: np.save(f, matrix.astype(np.float16)))
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (run_id, step, kind, name, diag_mean, offdiag_abs_mean, matrix.shape[0]))
+            journal.append(self.run_dir(run_id), "snapshot", step=step, type=kind, file=name,
+                           diag_mean=_finite_or_none(diag_mean), offdiag_abs_mean=_finite_or_none(offdiag_abs_mean),
+                           size=matrix.shape[0])
 
     def snapshots(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM snapshots WHERE run_id = ?", (validate_run_id(run_id),)
@@ -250,8 +307,11 @@ class RunStore:
 
     def add_eval(self, run_id: str, step: int, key: str, protocol: dict, results: dict) -> None:
         with self._tx() as db:
+            created = time.time()
             db.execute("INSERT OR REPLACE INTO evals VALUES (?, ?, ?, ?, ?, ?)",
-                       (validate_run_id(run_id), step, key, json.dumps(protocol), json.dumps(results), time.time()))
+                       (validate_run_id(run_id), step, key, json.dumps(protocol), json.dumps(results), created))
+            journal.append(self.run_dir(run_id), "eval", step=step, key=key, protocol=protocol, results=results,
+                           created=created)
 
     def evals(self, run_id: str) -> list[dict[str, Any]]:
         return [{"step": r["step"], "key": r["key"], "protocol": json.loads(r["protocol"]),
@@ -265,12 +325,24 @@ class RunStore:
             db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
             db.execute("DELETE FROM snapshots WHERE run_id = ? AND step > ?", (run_id, step))
             db.execute("UPDATE runs SET step = ? WHERE id = ?", (step, run_id))
+            journal.append(self.run_dir(run_id), "truncate", step=step)
 
     # ---- checkpoints ----
     def save_checkpoint(self, run_id: str, step: int, state: dict[str, Any]) -> Path:
         path = self.run_dir(run_id) / "checkpoints" / f"step_{step:08d}.pt"
-        _atomic_save(path, lambda f: torch.save(state, f))
+        with store_repair.reported_faults(self):
+            _atomic_save(path, lambda f: torch.save(state, f))
         return path
+
+    def prune_checkpoints(self, run_id: str, keep) -> list[int]:
+        """Delete the checkpoints whose steps ``keep(steps)`` (all steps, ascending) leaves out; returns them."""
+        found = self.checkpoints(run_id)
+        kept = keep([s for s, _ in found])
+        dropped = [s for s, p in found if s not in kept]
+        for s, p in found:
+            if s not in kept:
+                p.unlink(missing_ok=True)
+        return dropped
 
     def checkpoints(self, run_id: str) -> list[tuple[int, Path]]:
         folder = self.run_dir(run_id) / "checkpoints"
@@ -297,7 +369,16 @@ class RunStore:
 
     # ---- lifecycle: queue, scheduling, fault repair, cancel, resume ----
     def refresh(self) -> None:
-        """Mark dead runs failed, then start queued runs in free slots."""
+        """Mark dead runs failed, then start queued runs in free slots. A read-only store is left as it is; a
+        fault (disk full) is kept in ``self.fault`` for the caller to show, and the store stays readable."""
+        if self.read_only:
+            return
+        try:
+            self._refresh()
+        except StoreError as e:
+            self.fault = str(e)
+
+    def _refresh(self) -> None:
         now = time.time()
         for r in self._read("SELECT id, pid, heartbeat, started FROM runs WHERE status = 'running'"):
             beat = r["heartbeat"] or r["started"] or 0
@@ -309,19 +390,29 @@ class RunStore:
                 with self._tx() as db:  # re-check inside the transaction: the run may have just finished
                     db.execute("UPDATE runs SET status = 'failed', ended = ?, error = ? WHERE id = ? AND "
                                "status = 'running' AND COALESCE(heartbeat, 0) = COALESCE(?, 0)",
-                               (now, f"trainer process ended unexpectedly (no heartbeat for {now - beat:.0f} s)",
+                               (now, store_repair.last_words(self.run_dir(r["id"])) or
+                                f"trainer process ended unexpectedly (no heartbeat for {now - beat:.0f} s)",
                                 r["id"], r["heartbeat"]))
         self.schedule()
 
     def schedule(self) -> list[str]:
-        """Claim free device slots for queued runs (oldest first) atomically, then start their processes."""
+        """Claim free device slots for queued runs atomically, then start their processes. The queue is fair
+        (round-robin by owner): an owner's n-th waiting run goes after every other owner's earlier ones, counting
+        the runs each owner has running already; ties go to the oldest."""
         claimed: list[tuple[str, str]] = []
         with self._tx() as db:
             busy: dict[str, int] = {}
-            for r in db.execute("SELECT device FROM runs WHERE status = 'running'"):
+            turns: dict[str | None, int] = {}
+            for r in db.execute("SELECT device, owner FROM runs WHERE status = 'running'"):
                 busy[r["device"]] = busy.get(r["device"], 0) + 1
-            for r in db.execute("SELECT id, requested_device FROM runs WHERE status = 'queued' ORDER BY created, id"
-                                ).fetchall():
+                turns[r["owner"]] = turns.get(r["owner"], 0) + 1
+            queue = []
+            for r in db.execute("SELECT id, requested_device, owner FROM runs WHERE status = 'queued' "
+                                "ORDER BY created, id").fetchall():
+                turn = turns.get(r["owner"], 0)
+                turns[r["owner"]] = turn + 1
+                queue.append((turn, len(queue), r))
+            for _, _, r in sorted(queue, key=lambda q: q[:2]):
                 slot = next((s for s in device_slots(r["requested_device"])
                              if busy.get(s, 0) < self.max_concurrent), None)
                 if slot is None:
@@ -352,23 +443,35 @@ class RunStore:
 
     def cancel(self, run_id: str) -> str:
         """Queued: cancelled at once. Running: the trainer stops within one step, checkpoints, and says cancelled."""
-        run = self.get(run_id, refresh=True)  # a trainer that just died is resumable
+        run = self.get(run_id, refresh=True)  # a trainer that died is failed, not cancellable
         if run.status == "queued":
             with self._tx() as db:
                 db.execute("UPDATE runs SET status = 'cancelled', ended = ? WHERE id = ? AND status = 'queued'",
                            (time.time(), run_id))
+                journal.append(self.run_dir(run_id), "status", status="cancelled", ended=time.time())
         elif run.status == "running":
             self.update(run_id, cancel_requested=1)
         else:
             raise ConfigError(f"run {run_id} is {run.status}; only queued or running runs can be cancelled")
         return self.get(run_id, refresh=False).status
 
+    def delete(self, run_id: str) -> None:
+        """Forget a run that has ended: its rows, then its folder (checkpoints, snapshots, features, log)."""
+        self.get(run_id)
+        with self._tx() as db:  # the status is read inside the transaction: a resume cannot slip in between
+            status = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()["status"]
+            if status in ACTIVE:
+                raise ConfigError(f"run {run_id} is {status}; cancel it before deleting it")
+            for table, column in (("metrics", "run_id"), ("snapshots", "run_id"), ("evals", "run_id"), ("runs", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
     def cancel_requested(self, run_id: str) -> bool:
         rows = self._read("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
         return bool(rows and rows[0]["cancel_requested"])
 
     def resume(self, run_id: str) -> RunInfo:
-        run = self.get(run_id, refresh=True)  # a trainer that died is failed, not cancellable
+        run = self.get(run_id, refresh=True)  # a trainer that just died is resumable
         if run.status not in ("failed", "cancelled", "diverged"):
             raise ConfigError(f"run {run_id} is {run.status}; only failed, cancelled or diverged runs resume")
         self.update(run_id, status="queued", error=None, pid=None, cancel_requested=0, ended=None)
@@ -389,7 +492,7 @@ def _info(r: sqlite3.Row) -> RunInfo:
     return RunInfo(id=r["id"], name=r["name"], method=r["method"], dataset=r["dataset"], status=r["status"],
                    device=r["device"], pid=r["pid"], heartbeat=r["heartbeat"], created=r["created"],
                    started=r["started"], ended=r["ended"], step=r["step"], total_steps=r["total_steps"],
-                   error=r["error"], world_size=r["world_size"])
+                   error=r["error"], world_size=r["world_size"], owner=r["owner"])
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -398,10 +501,17 @@ def _finite_or_none(v: float) -> float | None:
 
 
 def _atomic_save(path: Path, write) -> None:
+    """Write to a temporary file, then rename: a reader never sees half a file. A failed write (disk full)
+    removes its temporary file; one left by a killed process is removed when the run next starts
+    (``store_repair.clean_interrupted_writes``)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def device_slots(requested: str) -> list[str]:
@@ -449,135 +559,9 @@ def spawn_worker(runs_dir: Path, run_id: str) -> int:
     return proc.pid
 
 
-def launch(cfg: RunConfig, store: RunStore) -> str:
+def launch(cfg: RunConfig, store: RunStore, *, owner: str | None = None,
+           max_active_per_owner: int | None = None) -> str:
     """Queue a run and start it at once if a slot is free. Returns its id."""
-    run_id = store.create_run(cfg)
+    run_id = store.create_run(cfg, owner=owner, max_active_per_owner=max_active_per_owner)
     store.schedule()
     return run_id
-
-
-class RunRecorder:
-    """The trainer's Recorder for a run in the store (rank 0 only under DDP). A daemon thread beats the
-    heartbeat every HEARTBEAT_INTERVAL seconds, so a long step or a slow dataset load never looks dead."""
-
-    def __init__(self, store: RunStore, run_id: str):
-        self.store, self.run_id = store, run_id
-        self.step = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{run_id}")
-        self._thread.start()
-
-    def _beat(self) -> None:
-        store = RunStore(self.store.root, max_concurrent=self.store.max_concurrent)  # own connection
-        while not self._stop.wait(HEARTBEAT_INTERVAL):
-            store.heartbeat(self.run_id)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def log_metrics(self, step: int, epoch: float, values: dict[str, float]) -> None:
-        self.step = step
-        self.store.log_metrics(self.run_id, step, epoch, values)
-
-    def snapshot(self, step: int, matrices: dict[str, torch.Tensor], stats: dict[str, float]) -> None:
-        from .diagnostics import xcorr_summary
-
-        for kind, m in matrices.items():
-            summary = xcorr_summary(m)
-            self.store.add_snapshot(self.run_id, step, kind, m.cpu().numpy(), summary["xcorr_diag"],
-                                    summary["xcorr_offdiag"])
-
-    def checkpoint(self, step: int, state: dict[str, Any]) -> None:
-        self.store.save_checkpoint(self.run_id, step, state)
-        self.store.heartbeat(self.run_id, step)
-
-    def should_stop(self) -> bool:
-        return self.store.cancel_requested(self.run_id)
-
-    def on_epoch_end(self, epoch: int, step: int, state) -> None:
-        print(f"epoch {epoch} done at step {step}", flush=True)
-        cfg = getattr(self, "cfg", None)
-        if cfg is None or not cfg.log.eval_every or epoch % cfg.log.eval_every:
-            return
-        if epoch == cfg.optim.epochs and cfg.log.eval_at_end:
-            return  # execute_run evaluates the finished run (with the full embedding)
-        self.evaluate(state, embed="pca")
-
-    def evaluate(self, state, *, embed: bool | str = "pca") -> None:
-        """Evaluate the trainer's model in memory and store the results; a failure is logged, never fatal."""
-        from .evaluate import evaluate_model
-
-        try:
-            t0 = time.perf_counter()
-            r = evaluate_model(state.model, self.cfg, step=state.step, epoch=state.epoch, store=self.store,
-                               run_id=self.run_id, embed=embed)
-            m, b = r["metrics"], r["baselines"].get("raw_pixels", {})
-            print(f"eval at step {state.step}: kNN class {m['knn/class']:.1%} (raw pixels "
-                  f"{b.get('knn/class', float('nan')):.1%}), linear class {m['linear/class']:.1%} "
-                  f"in {time.perf_counter() - t0:.1f} s", flush=True)
-        except Exception as e:  # noqa: BLE001 — e.g. an unlabeled dataset: training itself is fine
-            print(f"evaluation at step {state.step} skipped: {_last_line(e)}", flush=True)
-
-
-def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer=None) -> RunInfo:
-    """Run (or resume) a stored run in this process and record how it ended. Never raises for a training
-    failure: the status says failed/diverged, the error's last line is stored, the traceback goes to stdout
-    (the run's log.txt for background runs). A foreground caller may pass the ``trainer`` it built already
-    (so bad data fails before a run is stored)."""
-    from .train import Diverged, Trainer
-
-    run = store.get(run_id, refresh=False)
-    store.update(run_id, pid=os.getpid(), heartbeat=time.time())
-    recorder = RunRecorder(store, run_id)
-    status, error = "failed", None
-    try:
-        cfg = store.config(run_id)
-        if cfg.device in ("auto", "cuda") and run.device:
-            cfg = cfg.replace(device=run.device)
-        if trainer is None:
-            trainer = Trainer(cfg, recorder)
-        recorder.cfg = trainer.cfg
-        trainer.recorder = recorder
-        store.update(run_id, total_steps=trainer.total_steps, world_size=trainer.world)
-        if store.checkpoints(run_id):
-            trainer.load_checkpoint(store.load_checkpoint(run_id))
-            print(f"resuming from step {trainer.state.step}", flush=True)
-        store.truncate_after(run_id, trainer.state.step)
-        summary = trainer.fit(progress=progress)
-        status = summary["status"]
-        if status == "finished" and cfg.log.eval_at_end:
-            recorder.evaluate(trainer.state, embed="pca")
-    except Diverged as e:
-        status, error = "diverged", str(e)
-        print(f"diverged: {e}", flush=True)
-    except BaseException as e:  # noqa: BLE001 — any crash must end as a recorded failure
-        traceback.print_exc()
-        sys.stdout.flush()
-        error = _last_line(e)
-        if isinstance(e, KeyboardInterrupt):
-            status, error = "cancelled", "interrupted"
-    finally:
-        recorder.close()
-        store.finish(run_id, status, error)
-        store.schedule()
-    return store.get(run_id, refresh=False)
-
-
-def _last_line(e: BaseException) -> str:
-    lines = traceback.format_exception_only(type(e), e)
-    return lines[-1].strip() if lines else repr(e)
-
-
-def follow_run(store: RunStore, run_id: str, trainer=None) -> None:
-    """What ranks other than 0 do in a torchrun run: train in lock-step from the same checkpoint, record nothing.
-    Collectives must come in the same order as on rank 0 (execute_run): build the trainer (DDP), then train."""
-    from .train import Diverged, Trainer
-
-    trainer = trainer or Trainer(store.config(run_id))
-    if store.checkpoints(run_id):
-        trainer.load_checkpoint(store.load_checkpoint(run_id))
-    try:
-        trainer.fit()
-    except Diverged:
-        pass  # rank 0 records it

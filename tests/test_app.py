@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslcore.config import RunConfig
-from sslcore.runs import RunStore, execute_run
+from sslcore.runs import RunStore
+from sslcore.worker import execute_run
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["home", "augmentations", "train", "monitor", "embeddings", "compare"]

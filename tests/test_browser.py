@@ -71,7 +71,8 @@ def runs_dir(tmp_path_factory) -> Path:
     """A finished SimCLR run with the short run's data settings (so Compare has two runs, and the evaluation
     baselines of that data are cached before the browser's run evaluates)."""
     from sslcore.config import RunConfig
-    from sslcore.runs import RunStore, execute_run
+    from sslcore.runs import RunStore
+    from sslcore.worker import execute_run
 
     root = tmp_path_factory.mktemp("browser-runs")
     store = RunStore(root)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from sslcore import evaluate as ev
 from sslcore.config import ConfigError, RunConfig
-from sslcore.runs import RunNotFound, RunStore, execute_run
+from sslcore.runs import RunNotFound, RunStore
+from sslcore.worker import execute_run
 
 
 def tiny(**kw) -> RunConfig:

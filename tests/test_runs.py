@@ -14,7 +14,8 @@ import torch
 
 from sslcore import methods
 from sslcore.config import ConfigError, RunConfig
-from sslcore.runs import RunNotFound, RunStore, execute_run, launch, validate_run_id
+from sslcore.runs import RunNotFound, RunStore, launch, validate_run_id
+from sslcore.worker import execute_run
 
 
 def tiny(**kw) -> RunConfig:
@@ -210,8 +211,8 @@ def _poll(runs_dir, run_id, seconds):
     while time.time() < end:
         store.metrics(run_id)
         store.list_runs()
-
         store.get(run_id)
+
 
 def test_concurrent_writers_and_readers_lose_nothing(store):
     # Created 'running' with no trainer behind them, so nothing can start a worker that would truncate the rows
