@@ -1,4 +1,7 @@
-"""Augmentations: the two views a method learns from, per-view sliders, and how different the views are."""
+"""Augmentations: the two views a method learns from, per-view sliders, and a measured verdict on whether the
+augmentation is too weak, useful or too strong."""
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -7,8 +10,13 @@ from lens_ui.images import tile_row
 from sslcore.augment import OPERATIONS, PRESET_SOURCES, PRESETS, RECIPE_FIELDS, TwoViewAugment, view_difference
 from sslcore.config import AugmentConfig
 from sslcore.data import DATASETS, load_dataset
+from sslcore.view_quality import measure
 
 POOL = 512  # images loaded per dataset; the grid shows a random handful of them
+SAMPLE = 128  # images the verdict is measured on (fractions move by ±4 % between samples of this size)
+MEASURE_SIZE = 32  # px: the training size of shapes / digits / CIFAR; the preview size does not change the verdict
+VERDICT_STYLE = {"too weak": (st.warning, "🥱"), "useful": (st.success, "👍"), "strong": (st.info, "👌"),
+                 "too strong": (st.error, "🌪️")}
 
 # Slider ranges and help per recipe field (the values are the preset's, before strength).
 SLIDERS = {
@@ -44,6 +52,29 @@ def _pool(dataset: str, image_size: int):
     return ds
 
 
+@st.cache_data(max_entries=64, show_spinner="Measuring the views…")
+def _quality(dataset: str, preset: str, strength: float, overrides: tuple, view_seed: int) -> dict:
+    """The verdict of ``sslcore.view_quality`` on a fixed sample of the dataset at the training size."""
+    import torch
+
+    pool = _pool(dataset, MEASURE_SIZE)
+    sample = pool.images[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:SAMPLE]]
+    return dataclasses.asdict(measure(TwoViewAugment(preset, MEASURE_SIZE, strength, dict(overrides)), sample,
+                                      seed=view_seed))
+
+
+def _how_views_differ(v1, v2) -> str:
+    """One sentence naming the recipe fields in which view 1 and view 2 differ (empty when they are the same)."""
+    diffs = [f"{name} {getattr(v1, name):g} vs {getattr(v2, name):g}" for name in RECIPE_FIELDS
+             if abs(getattr(v1, name) - getattr(v2, name)) > 1e-9]
+    if not diffs:
+        return ""
+    return ("**Why view 1 and view 2 look different:** they come from two recipes (" + ", ".join(diffs) + "). "
+            "If both views were blurred — or both sharp — together, *how blurry it is* would be something they "
+            "agree on for free; making them systematically different leaves the image's content as the only "
+            "thing they reliably share.")
+
+
 def _slider_key(preset: str, view: int, name: str) -> str:
     return f"aug.{preset}.view{view}.{name}"
 
@@ -76,12 +107,14 @@ size = c5.selectbox("Image size", [32, 64, 96], index=1, key="aug.size",
                     help="preview size in pixels; training on shapes uses 32 by default")
 st.caption(f"**{preset}** — {PRESET_SOURCES[preset]}")
 
-b1, b2, b3, b4 = st.columns([1, 1, 1, 2])
+b1, b2, b3, b4, b5 = st.columns([1, 1, 1, 1.1, 1.6], vertical_alignment="center")
 b1.button("🎲 Redraw the views", on_click=_bump, args=("aug.view_seed",), width="stretch", key="aug.redraw",
           help="new random augmentations of the same images")
 b2.button("🖼️ Other images", on_click=_bump, args=("aug.image_seed",), width="stretch", key="aug.other")
 b3.button("↩️ Reset sliders", on_click=_reset, args=(preset,), width="stretch", key="aug.reset",
           help=f"back to the {preset} preset's values")
+large = b4.toggle("Large thumbnails", key="aug.large",
+                  help="for a projector: the views use the whole page width and the verdict moves below them")
 
 # ---- per-view sliders: the preset's raw values, before strength ----
 recipes = PRESETS[preset]
@@ -116,7 +149,10 @@ with guard("Drawing the views"):
     diff = view_difference(view1, view2, augment.last_applied)
 
     tile = 96 if count <= 8 else 72 if count <= 12 else 56
-    grid, side = st.columns([3, 1])
+    if large:
+        tile, (grid, side) = tile * 2, (st.container(), st.container())
+    else:
+        grid, side = st.columns([3, 1])
     with grid:
         names = [pool.class_names[int(y)] if int(y) >= 0 else "?" for y in pool.labels[idx]]
         st.caption("Original — " + " · ".join(names))
@@ -125,16 +161,26 @@ with guard("Drawing the views"):
         st.image(tile_row(view1, tile=tile), clamp=True)
         st.caption("View 2")
         st.image(tile_row(view2, tile=tile), clamp=True)
+        why = _how_views_differ(*augment.recipes)
+        if why:
+            st.markdown(why)
     with side:
+        q = _quality(dataset, preset, round(float(strength), 2), tuple(sorted(overrides.items())), view_seed)
+        show, icon = VERDICT_STYLE[q["verdict"]]
+        show(f"**{q['verdict'].capitalize()}** — {q['reason']}.", icon=icon)
+        m1, m2 = st.columns(2)
+        m1.metric("Object kept", "—" if q["object_kept"] is None else f"{q['object_kept']:.0%}",
+                  help="share of views in which at least half of the object is inside the view and it still "
+                       "stands out from its background (the object is estimated as the pixels that differ from the "
+                       "image's border)")
+        m2.metric("Shortcut", f"{q['shortcut']:.0%}",
+                  help=f"share of pairs whose partner view a matcher using only colours or raw pixels finds among "
+                       f"{q['images']} images (chance {1 / q['images']:.1%})")
         st.metric("How different are the views?", f"{diff['mean_pixel_distance']:.3f}",
                   help="mean absolute pixel difference between view 1 and view 2 (0 = identical, 1 = opposite)")
-        level = diff["mean_pixel_distance"]
-        if level < 0.05:
-            st.info("Nearly identical views: an easy task with shortcuts (colour, position).", icon="🥱")
-        elif level > 0.35:
-            st.warning("Very different views: the two may no longer show the same thing.", icon="🌪️")
-        else:
-            st.success("A useful range: the views differ, the shape survives.", icon="👍")
+        st.caption(f"Measured on {q['images']} images of {dataset} at {MEASURE_SIZE} px with these settings: "
+                   "*too weak* when colours or pixels find the partner in ≥ 40 % of pairs, *too strong* when fewer "
+                   "than 60 % of views keep the object, *strong* below 80 %.")
         rows = []
         for op in OPERATIONS:
             rows.append({"operation": op, "view 1": diff.get(f"view1.{op}", 0.0),
@@ -152,7 +198,7 @@ with guard("Drawing the views"):
         st.dataframe(eff, width="stretch")
         st.caption(" · ".join(f"**{op}**: {text}" for op, text in OPERATIONS.items()))
 
-if b4.button("🏋️ Train with these augmentations", width="stretch", key="aug.to_train",
+if b5.button("🏋️ Train with these augmentations", width="stretch", key="aug.to_train",
              help="opens the Train page with this preset, strength and your slider changes"):
     st.session_state["train.from_augment"] = {"augment": preset, "strength": round(float(strength), 2),
                                               "overrides": dict(overrides)}
