@@ -13,3 +13,13 @@ def _keep_main_module():
     main = sys.modules.get("__main__")
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _decoded_image_cache(tmp_path_factory):
+    """Decoded image folders (sslcore/data/decode_cache.py) are cached in a folder of this test session, never in
+    the user's ~/.cache; child processes (background runs) inherit it."""
+    import os
+
+    os.environ["SSL_LENS_CACHE"] = str(tmp_path_factory.mktemp("decoded-cache"))
+    yield

@@ -8,6 +8,7 @@ requires every file to exist but skips the MD5 (see ``no_md5``); the missing-fil
 from __future__ import annotations
 
 import pickle
+import re
 import time
 import warnings
 
@@ -438,6 +439,7 @@ def test_folder_missing_and_empty(tmp_path):
     (only_bad / "x").mkdir(parents=True)
     (only_bad / "x" / "a.png").write_bytes(b"garbage")
     (only_bad / "x" / "b.png").write_bytes(b"garbage")
-    with pytest.warns(UserWarning, match=r"skipping unreadable image .*[ab]\.png"):
-        with pytest.raises(ConfigError, match="no readable images"):
-            load_dataset("folder", root=str(only_bad))
+    with pytest.raises(ConfigError) as e:
+        load_dataset("folder", root=str(only_bad))
+    assert re.fullmatch(r"data_root: no readable images in '.*bad' for split 'train' \(1 unreadable, e\.g\. "
+                        r"[ab]\.png: UnidentifiedImageError: .*\)", _one_line_error(e))
