@@ -43,10 +43,11 @@ def write_metrics_csv(store: RunStore, run_id: str, path: Path, up_to_step: int 
     return path
 
 
-def read_metrics_csv(path: Path) -> dict[str, dict[str, dict[str, list]]]:
-    """{run_id: {metric: {"step", "epoch", "value", "wall_time"}}} — the shape of ``RunStore.metrics``."""
+def read_metrics_csv(source: Path | io.TextIOBase) -> dict[str, dict[str, dict[str, list]]]:
+    """{run_id: {metric: {"step", "epoch", "value", "wall_time"}}} — the shape of ``RunStore.metrics``.
+    ``source``: a file path or an open text stream."""
     runs: dict[str, dict[str, dict[str, list]]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    with (open(source, newline="", encoding="utf-8") if isinstance(source, str | Path) else source) as f:
         for row in csv.DictReader(f):
             series = runs.setdefault(row["run_id"], {}).setdefault(
                 row["metric"], {"step": [], "epoch": [], "value": [], "wall_time": []})
