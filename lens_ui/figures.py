@@ -11,9 +11,14 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from sslcore.data import PALETTE as NAMED_HUES
+
 # Colours that stay apart for 2–4 runs and for a loss and its terms.
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22"]
+# Factor values that name a colour ("red", "cyan", …) are drawn in that colour: the shapes dataset's own palette.
+NAMED_COLOURS = {name: "#%02x%02x%02x" % tuple(round(255 * c) for c in rgb) for name, rgb in NAMED_HUES.items()}
+FILTERED_OUT = "rgba(150,150,150,0.25)"
 HEATMAP_SCALE = "RdBu_r"   # −1 blue, 0 white, +1 red
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
@@ -134,34 +139,65 @@ def diagonal_figure(matrix: np.ndarray, *, height: int = 200) -> go.Figure:
 def scatter_figure(xy: np.ndarray, colour: Sequence[Any], *, colour_names: Sequence[str] | None = None,
                    title: str = "", hover: Sequence[str] | None = None, height: int = 520,
                    selected: Sequence[int] | None = None, highlight: Sequence[int] | None = None,
-                   marker_size: int = 7) -> go.Figure:
-    """A 2-D embedding as WebGL scatter (``Scattergl``), one trace per colour value so the legend names them.
+                   marker_size: int = 7, shown: Sequence[bool] | None = None,
+                   named_colours: dict[str, str] | None = None) -> go.Figure:
+    """A 2-D (WebGL ``Scattergl``) or 3-D (``Scatter3d``) embedding, one trace per colour value so the legend
+    names them; a value whose name is a colour ("red") is drawn in that colour (``named_colours``, by default the
+    shapes dataset's palette), the others take ``PALETTE`` in turn.
 
     ``customdata`` of every point is its row index in ``xy`` (what a selection or hover event reports).
-    ``highlight`` rings the given rows (e.g. a query image's nearest neighbours)."""
+    ``highlight`` rings the given rows (e.g. a query image's nearest neighbours); rows where ``shown`` is False
+    (filtered out) are drawn faint grey in one trace of their own."""
     xy = np.asarray(xy, dtype=float)
+    three_d = xy.ndim == 2 and xy.shape[1] >= 3
     colour = np.asarray(colour)
     hover = list(hover) if hover is not None else [str(i) for i in range(len(xy))]
+    keep = np.ones(len(xy), bool) if shown is None else np.asarray(shown, bool)
+    named = NAMED_COLOURS if named_colours is None else named_colours
+    chosen = set(selected) if selected is not None else None
+
+    def points(rows: np.ndarray, name: str, marker: dict, **kw) -> go.Scattergl | go.Scatter3d:
+        coords = dict(x=xy[rows, 0], y=xy[rows, 1]) | (dict(z=xy[rows, 2]) if three_d else {})
+        if three_d:
+            marker = marker | dict(size=max(2, marker["size"] // 2))
+            return go.Scatter3d(**coords, mode="markers", name=name, customdata=rows, marker=marker,
+                                text=[hover[r] for r in rows], hovertemplate="%{text}<extra></extra>", **kw)
+        return go.Scattergl(**coords, mode="markers", name=name, customdata=rows, marker=marker,
+                            text=[hover[r] for r in rows], hovertemplate="%{text}<extra></extra>", **kw)
+
     fig = go.Figure()
-    for i, value in enumerate(np.unique(colour)):
-        rows = np.flatnonzero(colour == value)
+    cycle = 0
+    for value in np.unique(colour):
+        rows = np.flatnonzero((colour == value) & keep)
         name = colour_names[int(value)] if colour_names is not None and _is_index(value, colour_names) else str(value)
-        fig.add_trace(go.Scattergl(
-            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=rows,
-            text=[hover[r] for r in rows], hovertemplate="%{text}<extra></extra>",
-            marker=dict(size=marker_size, color=PALETTE[i % len(PALETTE)], opacity=0.8,
-                        line=dict(width=0)),
-            selectedpoints=None if selected is None else [j for j, r in enumerate(rows) if r in set(selected)]))
+        if name in named:
+            hue = named[name]
+        else:
+            hue, cycle = PALETTE[cycle % len(PALETTE)], cycle + 1
+        if not len(rows):
+            continue
+        extra = {} if three_d or chosen is None else {
+            "selectedpoints": [j for j, r in enumerate(rows) if r in chosen]}
+        fig.add_trace(points(rows, name, dict(size=marker_size, color=hue, opacity=0.85, line=dict(width=0)),
+                             **extra))
+    hidden = np.flatnonzero(~keep)
+    if len(hidden):
+        fig.add_trace(points(hidden, "filtered out", dict(size=marker_size, color=FILTERED_OUT, line=dict(width=0)),
+                             hoverinfo="skip"))
     if highlight is not None and len(highlight):
         h = np.asarray(list(highlight), dtype=int)
-        fig.add_trace(go.Scattergl(x=xy[h, 0], y=xy[h, 1], mode="markers", name="neighbours",
-                                   customdata=h, text=[hover[r] for r in h], hovertemplate="%{text}<extra></extra>",
-                                   marker=dict(size=marker_size + 8, color="rgba(0,0,0,0)",
-                                               line=dict(width=2, color="black"))))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, dragmode="pan",
-                      legend=dict(itemsizing="constant"), clickmode="event+select")
-    fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
-    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x")
+        fig.add_trace(points(h, "neighbours", dict(size=marker_size + 8, color="rgba(0,0,0,0)",
+                                                  line=dict(width=2, color="black"))))
+    # A title inside the figure sits under plotly's toolbar: pages write it above the chart instead.
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      dragmode="orbit" if three_d else "pan", legend=dict(itemsizing="constant"),
+                      clickmode="event+select")
+    if three_d:
+        axis = dict(showticklabels=False, title="", zeroline=False)
+        fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"))
+    else:
+        fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
+        fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x")
     return fig
 
 
