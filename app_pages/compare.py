@@ -11,6 +11,7 @@ from lens_ui import cached
 from lens_ui.common import asset, guard, pick_runs, runs_dir, runs_or_stop, status_badge, store
 from lens_ui.figures import PALETTE, curves_figure, heatmap_figure, matrix_stats, scatter_figure, shared_range
 from lens_ui.tables import compare_table, protocol_label
+from lens_ui.text import plain
 from sslcore.methods import METHODS
 
 st.title("⚖️ Compare")
@@ -61,7 +62,7 @@ y_range = shared_range(ys, log=log_y)
 cols = st.columns(len(chosen))
 for i, (r, col) in enumerate(zip(chosen, cols)):
     with col:
-        st.markdown(f"**{r.name}**  \n{status_badge(r.status)} {r.method} · {r.dataset}")
+        st.markdown(f"**{plain(r.name)}**  \n{status_badge(r.status)} {r.method} · {plain(r.dataset)}")
         curve = loss_of(r.id)
         series = {"loss": curve} if curve else {}
         st.plotly_chart(curves_figure(series, smoothing=smoothing, log_y=log_y, x_title=x_axis, height=280,
@@ -142,6 +143,6 @@ else:
     st.dataframe(table, width="stretch", column_config=pct)
     for label, res in entries:
         if res:
-            st.caption(f"**{label}** — {protocol_label(res)}")
+            st.caption(f"**{plain(label)}** — {plain(protocol_label(res))}")
 with st.expander("How to compare runs"):
     st.markdown(asset("compare.md"))

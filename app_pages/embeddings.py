@@ -11,12 +11,13 @@ import time
 import numpy as np
 import streamlit as st
 
-from lens_ui import cached, jobs
+from lens_ui import cached, classroom, jobs
 from lens_ui.common import asset, format_duration, guard, guarded, pick_run, runs_or_stop, store
 from lens_ui.figures import curves_figure, scatter_figure
 from lens_ui.hover import hover_thumbnails
 from lens_ui.images import enlarge
 from lens_ui.tables import probe_table, protocol_label
+from lens_ui.text import plain
 from sslcore.evaluate import eval_history
 
 CHART_KEY = "emb_scatter"
@@ -39,7 +40,7 @@ if not all_steps:
     st.info(f"This run has no checkpoint yet ({run.status}). A checkpoint is written at the end of every epoch; "
             "come back then.", icon="⏳")
     if run.error:
-        st.error(run.error)
+        st.error(plain(run.error))
     st.stop()
 with c2:
     if st.session_state.get("emb.step") not in all_steps:
@@ -57,7 +58,7 @@ def progress_panel(kind: str, run_id: str, step_: int) -> None:
     if job.running:
         st.progress(job.fraction, text=f"{job.message} · {format_duration(time.time() - job.started)}")
     elif job.error:
-        st.error(f"{'Evaluation' if kind == 'eval' else 'UMAP'} failed: {job.error}")
+        st.error(f"{'Evaluation' if kind == 'eval' else 'UMAP'} failed: {plain(job.error)}")
     elif st.session_state.get(f"emb.job_seen.{kind}.{run_id}.{step_}") != job.started:
         st.session_state[f"emb.job_seen.{kind}.{run_id}.{step_}"] = job.started
         st.rerun(scope="app")  # finished: redraw the page with the new results
@@ -75,7 +76,9 @@ if step not in emb_steps:
     st.info(f"Step {step} has not been evaluated yet. Evaluation extracts features of the training and test "
             "images, fits the kNN and linear probes on the class and on every factor, and compares with raw "
             "pixels and a random backbone. It runs in the background (about a minute on a CPU).", icon="🧪")
-    if job is None or (not job.running):
+    if not classroom.can_manage(run):
+        st.caption("In classroom mode only the run's owner (or the teacher) starts its evaluation.")
+    elif job is None or (not job.running):
         if st.button(f"🧪 Evaluate step {step}", type="primary", key="emb.evaluate"):
             jobs.start_eval(run.id, step)
             st.rerun()
@@ -178,13 +181,13 @@ with right:
                     help="click a point in the plot, or type an image number")
     q1, q2 = st.columns([1, 2])
     q1.image(enlarge(images[query], 112), caption=f"query #{query}")
-    q2.markdown(describe(query).replace(" · ", "  \n"))
+    q2.markdown("  \n".join(plain(part) for part in describe(query).split(" · ")))
     if idx:
         cols = st.columns(4)
         for j, (r, sim) in enumerate(zip(idx, sims)):
             same = int(labels[r]) == int(labels[query])
             cols[j % 4].image(enlarge(images[r], 80),
-                              caption=f"{'✅' if same else '❌'} {class_names[int(labels[r])]} · {sim:.2f}")
+                              caption=f"{'✅' if same else '❌'} {plain(class_names[int(labels[r])])} · {sim:.2f}")
         agree = sum(int(labels[r]) == int(labels[query]) for r in idx)
         st.caption(f"**{agree} of {len(idx)}** neighbours share the query's class (✅ same class, ❌ another); "
                    "they are ringed in black in the plot.")
@@ -195,7 +198,7 @@ with right:
         counts = {}
         for r in selection:
             counts[class_names[int(labels[r])]] = counts.get(class_names[int(labels[r])], 0) + 1
-        st.caption(" · ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
+        st.caption(" · ".join(f"{plain(k)} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
         st.image([enlarge(images[r], 56) for r in sel])
 
 # ---- the probe table ----

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from lens_ui.common import PAGES, asset, run_label, store
+from lens_ui.text import plain
 
 st.title("🔭 SSL Lens")
 st.markdown(asset("home.md"))
@@ -21,7 +22,7 @@ if not runs:
 else:
     for r in runs[:5]:
         c1, c2 = st.columns([4, 1])
-        c1.write(run_label(r))
+        c1.markdown(plain(run_label(r)))
         c2.page_link(PAGES["monitor"], label="Monitor", icon="📈", query_params={"run": r.id})
     if len(runs) > 5:
         st.caption(f"… and {len(runs) - 5} more on the Train page.")

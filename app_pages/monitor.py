@@ -15,6 +15,7 @@ from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded,
                             runs_or_stop, status_badge, store)
 from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
 from lens_ui.live import MetricCache, collapse_verdict, eta_seconds, loss_terms, steps_per_second
+from lens_ui.text import plain
 from sslcore.methods import METHODS
 
 REFRESH_S = 1.0          # the live fragment's period
@@ -93,7 +94,7 @@ def live(run_id: str) -> None:
     m[4].metric("ETA", format_duration(eta) if info.active else "—",
                 help="remaining steps ÷ recent steps per second")
     if info.error:
-        st.error(f"{info.status}: {info.error}", icon="💥" if info.status == "diverged" else "❌")
+        st.error(f"{info.status}: {plain(info.error)}", icon="💥" if info.status == "diverged" else "❌")
     if info.status == "queued":
         st.info("Waiting for a free device slot: another run is training. It starts by itself.", icon="⏳")
 

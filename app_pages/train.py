@@ -5,14 +5,15 @@ import time
 
 import streamlit as st
 
+from lens_ui import classroom
 from lens_ui.common import (PAGES, STATUS_HELP, STATUS_ICONS, asset, format_duration, format_time, guard, guarded,
                             lessons, run_label, store)
+from lens_ui.text import plain
 from sslcore.augment import PRESET_SOURCES, PRESETS
 from sslcore.backbones import BACKBONES
 from sslcore.config import ConfigError, RunConfig
 from sslcore.data import DATASETS
 from sslcore.methods import METHODS
-from sslcore.runs import launch
 from sslcore.train import resolve_device
 
 # The form's defaults are the engine's (RunConfig): the run whose quality README measures, about two minutes on a
@@ -73,7 +74,7 @@ def _launch_lesson(lesson: dict) -> None:
         fields = DEFAULTS | {"name": f"{lesson['title'].split(' (')[0]}: {run['label']}"} | run["fields"]
         try:
             cfg = _config(fields)
-            ids.append(launch(cfg, store()))
+            ids.append(classroom.launch(cfg, store()))
         except Exception as e:  # noqa: BLE001 — reported below the button
             errors.append(f"{run['label']}: {e}")
     st.session_state["train.launched"] = {"ids": ids, "title": lesson["title"], "errors": errors}
@@ -91,7 +92,7 @@ def _config(fields: dict) -> RunConfig:
         raise ConfigError(f"batch_size: {cfg.optim.batch_size} is larger than the training set "
                           f"({cfg.data.train_size} images); lower the batch size or use more images")
     resolve_device(cfg.device)  # an explicit device that is not here is a ConfigError naming `device`
-    return cfg
+    return classroom.check_caps(cfg)  # in classroom mode: refused over a cap, the message names it
 
 
 def _field_of(error: ConfigError) -> str:
@@ -137,10 +138,10 @@ with lc2:
 launched = st.session_state.get("train.launched")
 if launched:
     for err in launched["errors"]:
-        st.error(err)
+        st.error(plain(err))
     if launched["ids"]:
-        st.success(f"Launched {len(launched['ids'])} run(s) for “{launched['title']}”. They run one after another.",
-                   icon="🚀")
+        st.success(f"Launched {len(launched['ids'])} run(s) for “{plain(launched['title'])}”. They run one after "
+                   "another.", icon="🚀")
         l1, l2, _ = st.columns([1, 1, 2])
         l1.page_link(PAGES["monitor"], label="Monitor the first run", icon="📈",
                      query_params={"run": launched["ids"][0]})
@@ -165,7 +166,14 @@ c1, c2, c3 = st.columns(3)
 with c1:
     values["method"] = field(st, "method", "selectbox", "Method", list(METHODS))
     st.caption(METHODS[values["method"]].description)
-    values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS))
+    if classroom.on():  # datasets by name only: the server maps a name to its files
+        sources = classroom.data_sources()
+        picked = st.selectbox("Dataset", list(sources), key=_k("class_dataset"),
+                              format_func=lambda n: n if sources[n].origin == "built in" else
+                              f"{n} ({sources[n].origin})")
+        values["dataset"], values["data_root"] = sources[picked].dataset, sources[picked].root or ""
+    else:
+        values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS))
     st.caption(DATASETS[values["dataset"]].description)
     values["backbone"] = field(st, "backbone", "selectbox", "Backbone", list(BACKBONES))
     st.caption(BACKBONES[values["backbone"]].description)
@@ -225,7 +233,7 @@ with st.expander("Advanced: image size, dataset size, optimizer, logging, name")
     values["snapshot_every"] = field(a3, "snapshot_every", "number_input", "Heatmap snapshot every (steps)",
                                      min_value=0, step=1)
     values["name"] = field(a3, "name", "text_input", "Run name (optional)")
-    if not DATASETS[values["dataset"]].embedded:
+    if not DATASETS[values["dataset"]].embedded and not classroom.on():
         values["data_root"] = field(a1, "data_root", "text_input", "Data folder",
                                     help="cifar10 / stl10: the folder holding the files; folder: your images")
         values["download"] = field(a1, "download", "checkbox", "Download cifar10 / stl10 into the data folder")
@@ -259,7 +267,7 @@ go = b1.button("🚀 Launch", type="primary", disabled=cfg is None, width="stret
 b2.button("↩️ Reset the form", on_click=_fill_form, args=({},), width="stretch", key="train.reset")
 if go and cfg is not None:
     with guard("Launching the run"):
-        run_id = launch(cfg, store())
+        run_id = classroom.launch(cfg, store())
         st.session_state["train.launched"] = {"ids": [run_id], "errors": [],
                                               "title": cfg.name or f"{cfg.method.name} on {cfg.data.dataset}"}
         st.rerun()
@@ -286,15 +294,18 @@ def runs_table() -> None:
     for r in runs if show_all else runs[:15]:
         c = st.columns(widths, vertical_alignment="center")
         c[0].markdown(f"{STATUS_ICONS.get(r.status, '')} {r.status}", help=STATUS_HELP.get(r.status))
-        c[1].markdown(f"**{r.name}**  \n`{r.id}` · {r.method} · {r.dataset}" if r.name != r.id else
-                      f"`{r.id}` · {r.method} · {r.dataset}")
+        who = f" · 👤 {plain(classroom.owner_label(r))}" if classroom.on() else ""
+        c[1].markdown(f"**{plain(r.name)}**  \n`{r.id}` · {r.method} · {plain(r.dataset)}{who}" if r.name != r.id else
+                      f"`{r.id}` · {r.method} · {plain(r.dataset)}{who}")
         if r.error:
-            c[1].caption(f"⚠️ {r.error}")
+            c[1].caption(f"⚠️ {plain(r.error)}")
         c[2].progress(r.progress, text=f"{r.step}/{r.total_steps or '?'} steps")
         elapsed = (r.ended or (time.time() if r.active else None)) if r.started else None
         c[3].caption(f"{format_time(r.started)}  \n{format_duration(elapsed - r.started) if elapsed else '—'}")
         with c[4], st.container(horizontal=True, vertical_alignment="center", gap="small"):
             st.page_link(PAGES["monitor"], label="Monitor", icon="📈", query_params={"run": r.id})
+            if not classroom.can_manage(r):
+                continue  # classroom mode: only its owner and the teacher get the buttons
             if r.active:
                 if st.button("Cancel", key=f"cancel.{r.id}", help="stop it; it can be resumed later"):
                     s.cancel(r.id)
@@ -303,6 +314,11 @@ def runs_table() -> None:
                 if st.button("Resume", key=f"resume.{r.id}", help="continue from the last checkpoint"):
                     s.resume(r.id)
                     st.rerun(scope="app")
+            if not r.active:
+                with st.popover("Delete", help="remove the run, its checkpoints and its results"):
+                    if st.button("Delete it for good", key=f"delete.{r.id}", type="primary"):
+                        s.delete(r.id)
+                        st.rerun(scope="app")
 
 
 st.subheader("Runs")

@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator
 
 import streamlit as st
 
+from lens_ui import classroom
+from lens_ui.text import plain
 from sslcore.config import ConfigError
 from sslcore.runs import RunInfo, RunNotFound, RunStore, default_runs_dir
 
@@ -102,13 +104,14 @@ def device_label() -> str:
 def sidebar() -> None:
     """Runs folder and device, on every page."""
     with st.sidebar:
-        st.caption("**Runs folder**")
-        st.code(str(runs_dir()), language=None, wrap_lines=True)
+        if not classroom.on():  # a class has no use for the server's paths
+            st.caption("**Runs folder**")
+            st.code(str(runs_dir()), language=None, wrap_lines=True)
         st.caption(f"**Device** (auto): `{device_label()}`")
         try:
             runs = store().list_runs()
         except Exception as e:  # noqa: BLE001 — a broken runs folder must still leave the app usable
-            st.error(f"The runs folder cannot be used: {e}")
+            st.error(f"The runs folder cannot be used: {plain(e)}")
             return
         active = [r for r in runs if r.active]
         if active:
@@ -125,12 +128,14 @@ EXPECTED_ERRORS = (ConfigError, RunNotFound, FileNotFoundError)
 
 def show_error(e: BaseException, what: str = "") -> None:
     """A clear message; the traceback only inside a collapsed expander for unexpected errors."""
-    prefix = f"{what}: " if what else ""
+    prefix = f"{plain(what)}: " if what else ""   # messages quote names and ids as typed: text, never Markdown
     if isinstance(e, EXPECTED_ERRORS):
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        st.error(f"{prefix}{message}", icon="⚠️")
+        st.error(f"{prefix}{plain(message)}", icon="⚠️")
         return
-    st.error(f"{prefix}{type(e).__name__}: {e}", icon="🚨")
+    st.error(f"{prefix}{type(e).__name__}: {plain(e)}", icon="🚨")
+    if classroom.on() and not classroom.is_teacher():
+        return  # a traceback shows the server's paths and code: the teacher's to read
     with st.expander("Details for a bug report"):
         st.code("".join(traceback.format_exception(e)), language=None)
 
@@ -199,6 +204,11 @@ def _default_run(runs: list[RunInfo], prefer: str | None) -> str:
     return runs[0].id
 
 
+def _in_runs_dir() -> str:
+    """' in `<runs folder>`' for a message, except in classroom mode (a class is not told the server's paths)."""
+    return "" if classroom.on() else f" in `{runs_dir()}`"
+
+
 def pick_run(runs: list[RunInfo], *, key: str, param: str = "run", label: str = "Run",
              prefer: str | None = "active") -> RunInfo | None:
     """A run selectbox whose choice lives in the URL (``?run=ID``). A run id in the URL that does not exist
@@ -213,7 +223,7 @@ def pick_run(runs: list[RunInfo], *, key: str, param: str = "run", label: str = 
         if wanted in by_id:
             st.session_state[key] = wanted
     if wanted and wanted not in by_id:
-        st.warning(f"Run `{wanted}` from the link does not exist in `{runs_dir()}`; showing another run instead.",
+        st.warning(f"Run {plain(wanted)} from the link does not exist{_in_runs_dir()}; showing another run instead.",
                    icon="🔎")
     if st.session_state.get(key) not in by_id:
         st.session_state[key] = _default_run(runs, prefer)
@@ -236,8 +246,7 @@ def pick_runs(runs: list[RunInfo], *, key: str, param: str = "runs", label: str 
         st.session_state[key] = [w for w in wanted if w in by_id][:max_runs]
     missing = [w for w in wanted if w not in by_id]
     if missing:
-        st.warning(f"Run(s) {', '.join(f'`{m}`' for m in missing)} from the link do not exist in "
-                   f"`{runs_dir()}`.", icon="🔎")
+        st.warning(f"Run(s) {plain(', '.join(missing))} from the link do not exist{_in_runs_dir()}.", icon="🔎")
     if key not in st.session_state:
         st.session_state[key] = [r.id for r in runs if r.status == "finished"][:2] or [r.id for r in runs][:2]
     st.session_state[key] = [i for i in st.session_state[key] if i in by_id][:max_runs]

@@ -397,8 +397,8 @@ class RunStore:
 
     def schedule(self) -> list[str]:
         """Claim free device slots for queued runs atomically, then start their processes. The queue is fair
-        (round-robin by owner): an owner's n-th waiting run goes after every other owner's earlier ones, counting
-        the runs each owner has running already; ties go to the oldest."""
+        (round-robin by owner): an owner's n-th waiting run (counting the runs they have running) goes after every
+        other owner's earlier ones; among equals, the owner served least recently goes first, then the oldest run."""
         claimed: list[tuple[str, str]] = []
         with self._tx() as db:
             busy: dict[str, int] = {}
@@ -406,13 +406,15 @@ class RunStore:
             for r in db.execute("SELECT device, owner FROM runs WHERE status = 'running'"):
                 busy[r["device"]] = busy.get(r["device"], 0) + 1
                 turns[r["owner"]] = turns.get(r["owner"], 0) + 1
+            served = {r["owner"]: r["last"] for r in db.execute(
+                "SELECT owner, MAX(started) AS last FROM runs WHERE started IS NOT NULL GROUP BY owner")}
             queue = []
             for r in db.execute("SELECT id, requested_device, owner FROM runs WHERE status = 'queued' "
                                 "ORDER BY created, id").fetchall():
                 turn = turns.get(r["owner"], 0)
                 turns[r["owner"]] = turn + 1
-                queue.append((turn, len(queue), r))
-            for _, _, r in sorted(queue, key=lambda q: q[:2]):
+                queue.append(((turn, served.get(r["owner"]) or 0.0, len(queue)), r))
+            for _, r in sorted(queue, key=lambda q: q[0]):
                 slot = next((s for s in device_slots(r["requested_device"])
                              if busy.get(s, 0) < self.max_concurrent), None)
                 if slot is None:
