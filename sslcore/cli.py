@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("bench", "benchmarks against the reference way of doing the same work")
     p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    command("datasets", "list datasets")
+    p = command("datasets", "list datasets, the built-in ones and those uploaded into the runs folder")
+    p.add_argument("--add", metavar="ZIP", help="store a .zip of an image folder as an uploaded dataset")
+    p.add_argument("--name", help="--add: the dataset's name (default: the zip's name)")
+    p.add_argument("--delete", metavar="NAME", help="delete an uploaded dataset")
     command("methods", "list methods, backbones and augmentation presets")
     p = command("lessons", "list the lessons; verify one (or all): run it, evaluate, check each claim")
     p.add_argument("action", choices=["list", "verify", "launch", "show"],
@@ -314,13 +317,34 @@ def cmd_eval(args) -> dict:
 def cmd_datasets(args) -> dict:
     from .data import describe_datasets
 
-    rows = describe_datasets()
+    from .data import uploads
+    from .runs import default_runs_dir
+
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    if args.add:
+        with open(args.add, "rb") as stream:
+            saved = uploads.save_upload(runs_dir, args.name or Path(args.add).stem, [(Path(args.add).name, stream)])
+        if not args.json:
+            print(f"{saved['name']}: {saved['images']} images, classes {', '.join(saved['classes'])} → "
+                  f"{saved['path']}" + "".join(f"\nnotice: {n}" for n in saved["notices"]))
+        return saved
+    if args.delete:
+        uploads.delete_uploaded(runs_dir, args.delete)
+        if not args.json:
+            print(f"deleted {args.delete}")
+        return {"deleted": args.delete}
+    rows, uploaded = describe_datasets(), uploads.list_uploaded(runs_dir)
     if not args.json:
         for d in rows:
             factors = ", ".join(d.get("factors") or []) or "—"
             print(f"{d['name']:8} {'embedded' if d['embedded'] else 'files':8} splits: {', '.join(d['splits']):24} "
                   f"factors: {factors}\n         {d['description']}")
-    return {"datasets": rows}
+        print(f"\nuploaded to {uploads.uploads_dir(runs_dir)} (train with --dataset folder --data-root "
+              f"{uploads.uploads_dir(runs_dir)}/NAME):" + ("" if uploaded else " none"))
+        for u in uploaded:
+            print(f"{u['name']:20} {u['images']:6} images {u['mb']:8.1f} MB  {len(u['classes'])} classes  "
+                  f"{u['layout']}")
+    return {"datasets": rows, "uploaded": uploaded}
 
 
 def cmd_methods(args) -> dict:
