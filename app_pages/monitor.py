@@ -1,7 +1,10 @@
 """Monitor: one run, live — loss and its terms, the heatmap with a step slider, collapse diagnostics, speed, ETA.
 
-The live part is an ``st.fragment`` that reruns itself every second while the run is queued or running (only the
-fragment, never the whole page) and reads only the metric rows logged since its last look.
+While the run is queued or running, three fragments rerun by themselves (never the whole page), each at the pace
+its content changes: the headline numbers every refresh (1 s by default, a setting), the loss curve and the heatmap
+every other refresh, the diagnostics every five seconds. A refresh only reads — the run's row, and its new metric
+rows once for all viewers (``lens_ui.live_cache``) — and each figure is built once per (run, step) for all viewers,
+so a refresh that finds no new step builds nothing. A run whose step stops moving is looked at less often.
 """
 from __future__ import annotations
 
@@ -11,29 +14,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_dir,
-                            runs_or_stop, status_badge, store)
-from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
-from lens_ui.live import MetricCache, collapse_verdict, eta_seconds, loss_terms, steps_per_second
+from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_or_stop,
+                            status_badge, store)
+from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
+from lens_ui.live_cache import curves, run_metrics, snapshot_view
 from lens_ui.text import plain
 from sslcore.methods import METHODS
 
-REFRESH_S = 1.0          # the live fragment's period
-STORE_REFRESH_S = 5.0    # how often it also lets the store repair dead runs / start queued ones
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def _snapshot(root: str, run_id: str, step: int, kind: str):
-    """Snapshot files never change once written, so they are cached by (folder, run, step, kind)."""
-    return store().load_snapshot(run_id, step, kind)
-
-
-def _cache(run_id: str) -> MetricCache:
-    cache = st.session_state.get("monitor.cache")
-    if cache is None or cache.run_id != run_id:
-        cache = MetricCache(run_id)
-        st.session_state["monitor.cache"] = cache
-    return cache
+# The headline's period by the "Live refresh" setting: a newly logged step shows within one period (goal ≤ 2 s).
+REFRESH_CHOICES = {"1 s": 1.0, "2 s": 2.0, "5 s": 5.0}
+CHARTS_EVERY = 2          # the loss curve and heatmap refresh every CHARTS_EVERY headline periods
+DIAGNOSTICS_S = 5.0       # the diagnostics charts move slowly; they refresh at most this often
+STALLED_S = 30.0          # a run whose step has not moved for this long (queued, evaluating, stuck) ...
+STALLED_PERIOD_S = 5.0    # ... is refreshed this often until it moves again
+CHART = {"displaylogo": False}
 
 
 def _fmt(v: float | None, spec: str = ".4g") -> str:
@@ -58,28 +52,46 @@ st.caption(f"{cfg.method.name} · {cfg.data.dataset} ({cfg.data.image_size} px) 
            + (f" · temperature {cfg.method.temperature:g}" if cfg.method.name in ("simclr", "moco") else "")
            + ("" if cfg.method.stop_gradient or cfg.method.name != "simsiam" else " · **no stop-gradient**"))
 
+period = None  # seconds between the headline's refreshes; None while the run is not live
+if run.active:
+    choice = st.radio("Live refresh", list(REFRESH_CHOICES), horizontal=True, key="monitor.refresh",
+                      help="how often this page looks for new steps. The charts follow every other time, the "
+                           "diagnostics every 5 s; a run that stops moving is looked at every 5 s. On a laptop "
+                           "that also trains, a slower refresh leaves more of the CPU to the training.")
+    stalled = st.session_state.get("monitor.stalled", run.status == "queued")
+    period = max(REFRESH_CHOICES[choice], STALLED_PERIOD_S) if stalled else REFRESH_CHOICES[choice]
+
+
+def _keep_pace(run_id: str, step: int, status: str) -> None:
+    """Switch to the slow pace when the step has not moved for STALLED_S (or the run waits in the queue), back
+    when it moves; a fragment's period is fixed when the page draws it, so a switch is one full redraw."""
+    now = time.time()
+    seen = st.session_state.get("monitor.seen")
+    if not seen or seen[:2] != (run_id, step):
+        st.session_state["monitor.seen"] = seen = (run_id, step, now)
+    stalled = status == "queued" or now - seen[2] > STALLED_S
+    if stalled != st.session_state.get("monitor.stalled", status == "queued"):
+        st.session_state["monitor.stalled"] = stalled
+        st.rerun(scope="app")
+
 
 @guarded("Live view")
-def live(run_id: str) -> None:
+def headline(run_id: str) -> None:
+    """Status, progress, step, loss, speed, elapsed time and ETA."""
     s = store()
-    now = time.time()
-    refresh = now - st.session_state.get("monitor.refreshed", 0) > STORE_REFRESH_S
-    if refresh:
-        st.session_state["monitor.refreshed"] = now
-    info = s.get(run_id, refresh=refresh)
+    info = s.get(run_id)
     was_live = st.session_state.get("monitor.live_run") == run_id
     if was_live and not info.active:
         st.session_state["monitor.live_run"] = None
-        st.rerun(scope="app")  # it just ended: one full redraw turns the timer off
+        st.rerun(scope="app")  # it just ended: one full redraw turns the timers off
     st.session_state["monitor.live_run"] = run_id if info.active else None
+    if info.active:
+        _keep_pace(run_id, info.step, info.status)
 
-    cache = _cache(run_id)
-    cache.update(s, info.step)
+    cache = run_metrics(s, run_id, info.step)
     rate = steps_per_second(cache)
     eta = eta_seconds(info.step, info.total_steps, rate) if info.active else None
     pairs = cache.latest("pairs_per_s")
-
-    # ---- status row ----
     st.markdown(f"{status_badge(info.status)} &nbsp; {STATUS_HELP.get(info.status, '')}")
     st.progress(info.progress, text=f"{info.progress:.0%} of {info.total_steps or '?'} steps"
                 + (f" · about {format_duration(eta)} left" if eta else ""))
@@ -89,7 +101,7 @@ def live(run_id: str) -> None:
     m[1].metric("Loss", _fmt(loss), delta=None if loss is None or prev is None else f"{loss - prev:+.3g}",
                 delta_color="inverse", help="latest logged value; the change over the last 5 logged steps")
     m[2].metric("Pairs / s", _fmt(pairs, ".0f"), help="training throughput: image pairs per second")
-    elapsed = ((info.ended or now) - info.started) if info.started else None
+    elapsed = ((info.ended or time.time()) - info.started) if info.started else None
     m[3].metric("Elapsed", format_duration(elapsed))
     m[4].metric("ETA", format_duration(eta) if info.active else "—",
                 help="remaining steps ÷ recent steps per second")
@@ -98,48 +110,55 @@ def live(run_id: str) -> None:
     if info.status == "queued":
         st.info("Waiting for a free device slot: another run is training. It starts by itself.", icon="⏳")
 
-    # ---- loss and heatmap ----
+
+@guarded("Live charts")
+def loss_and_heatmap(run_id: str) -> None:
+    s = store()
+    info = s.get(run_id)
+    cache = run_metrics(s, run_id, info.step)
     left, right = st.columns([1.25, 1])
     with left:
         terms = loss_terms(set(cache.data))
         k1, k2, k3 = st.columns([1.3, 1.3, 0.8], vertical_alignment="bottom")
         with_terms = k1.toggle("Show the loss terms", value=True, key="monitor.terms",
                                help="the parts the loss is made of, e.g. Barlow Twins' invariance and redundancy")
-        shown = ["loss"] + (terms if with_terms else [])
         smoothing = k2.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="monitor.smoothing",
                               help="exponential moving average; the raw curve stays faint behind")
         log_y = k3.toggle("Log y", key="monitor.log", value=False)
-        series = {name: cache.series(name) for name in shown}
-        fig = curves_figure(series, title="Loss and its terms", smoothing=smoothing, log_y=log_y,
-                            empty_message="waiting for the first logged step…")
-        fig.update_layout(uirevision=run_id)
-        st.plotly_chart(fig, key="monitor.loss_chart", config={"displaylogo": False})
+        shown = ("loss", *terms) if with_terms else ("loss",)
+        st.plotly_chart(curves(str(s.root), run_id, cache.last_step, shown, title="Loss and its terms",
+                               smoothing=smoothing, log_y=log_y, empty_message="waiting for the first logged step…"),
+                        key="monitor.loss_chart", config=CHART)
     with right:
         heatmap_panel(run_id, info.active)
 
-    # ---- collapse diagnostics and speed ----
+
+@guarded("Collapse diagnostics")
+def diagnostics(run_id: str) -> None:
+    s = store()
+    cache = run_metrics(s, run_id, s.get(run_id).step)
+    root, step = str(s.root), cache.last_step
     st.subheader("Collapse diagnostics")
     verdict, why = collapse_verdict(cache.latest("embedding_std"), cache.latest("rankme"), dim,
                                     cfg.optim.batch_size)
     {"healthy": st.success, "collapsed": st.error, "dimensional": st.warning, "unknown": st.info}[verdict](
         f"**{verdict}** — {why}")
     d = st.columns(4)
-    ref = {"healthy ≈ 1/√D": 1 / math.sqrt(dim)} if dim else None
-    small = dict(height=230, smoothing=0.0)
-    d[0].plotly_chart(curves_figure({"embedding_std": cache.series("embedding_std")}, title="embedding std",
-                                    reference=ref, **small), key="monitor.std", config={"displaylogo": False})
-    d[1].plotly_chart(curves_figure({"rankme": cache.series("rankme")}, title="RankMe (effective rank)", **small),
-                      key="monitor.rankme", config={"displaylogo": False})
-    d[2].plotly_chart(curves_figure({"alignment": cache.series("alignment"),
-                                     "uniformity": cache.series("uniformity")}, title="alignment & uniformity",
-                                    **small), key="monitor.align", config={"displaylogo": False})
-    d[3].plotly_chart(curves_figure({"pairs/s": cache.series("pairs_per_s")}, title="throughput (pairs/s)",
-                                    **small), key="monitor.speed", config={"displaylogo": False})
+    small = {"height": 230}
+    ref = (("healthy ≈ 1/√D", 1 / math.sqrt(dim)),) if dim else ()
+    d[0].plotly_chart(curves(root, run_id, step, ("embedding_std",), title="embedding std", reference=ref, **small),
+                      key="monitor.std", config=CHART)
+    d[1].plotly_chart(curves(root, run_id, step, ("rankme",), title="RankMe (effective rank)", **small),
+                      key="monitor.rankme", config=CHART)
+    d[2].plotly_chart(curves(root, run_id, step, ("alignment", "uniformity"), title="alignment & uniformity",
+                             **small), key="monitor.align", config=CHART)
+    d[3].plotly_chart(curves(root, run_id, step, ("pairs_per_s",), labels=("pairs/s",), title="throughput (pairs/s)",
+                             **small), key="monitor.speed", config=CHART)
     st.caption(f"Learning rate now: {_fmt(cache.latest('lr'), '.2e')} (linear warm-up, then cosine decay).")
-    accs = sorted(n for n in cache.data if "accuracy" in n)
+    accs = tuple(sorted(n for n in cache.data if "accuracy" in n))
     if accs:
-        st.plotly_chart(curves_figure({n: cache.series(n) for n in accs}, title="training accuracies", height=230),
-                        key="monitor.acc", config={"displaylogo": False})
+        st.plotly_chart(curves(root, run_id, step, accs, title="training accuracies", height=230),
+                        key="monitor.acc", config=CHART)
 
 
 def heatmap_panel(run_id: str, active: bool) -> None:
@@ -152,12 +171,11 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     kind = st.radio("Matrix", list(kinds), format_func=kinds.get, horizontal=True, key="monitor.kind",
                     help="the method's own matrix, or the cross-correlation of the two views' embeddings "
                          "(the same picture for every method)")
-    snaps = s.snapshots(run_id, kind)
-    if not snaps:
-        st.plotly_chart(heatmap_figure(None, title=kinds[kind], empty_message="waiting for the first snapshot…"),
-                        key="monitor.heatmap", config={"displaylogo": False})
+    steps = [r["step"] for r in s.snapshots(run_id, kind)]
+    if not steps:
+        fig, _, _ = snapshot_view(s, str(s.root), run_id, None, kind, kinds[kind])
+        st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
         return
-    steps = [r["step"] for r in snaps]
     s1, s2 = st.columns([3, 1.2], vertical_alignment="bottom")
     follow = active and s2.toggle("Follow latest", value=True, key="monitor.follow",
                                   help="while the run trains, show each new snapshot as it arrives; turn off to "
@@ -169,11 +187,8 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     else:
         step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
                                 help="drag to scrub through the snapshots taken during training")
-    matrix = _snapshot(str(runs_dir()), run_id, step, kind)
-    fig = heatmap_figure(matrix, title=f"{kinds[kind]} · step {step}", height=430)
-    fig.update_layout(uirevision=f"{run_id}-{kind}")
-    st.plotly_chart(fig, key="monitor.heatmap", config={"displaylogo": False})
-    ms = matrix_stats(matrix)
+    fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, f"{kinds[kind]} · step {step}")
+    st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
     c = st.columns(4)
     c[0].metric("diagonal", f"{ms['diag_mean']:.3f}",
                 help="mean of the diagonal: → 1 when matching dimensions agree across the two views")
@@ -181,12 +196,14 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     c[2].metric("off-diag", f"{ms['offdiag_abs_mean']:.3f}",
                 help="mean |off-diagonal|: → 0 when different dimensions are decorrelated")
     c[3].metric("off-diag max", f"{ms['offdiag_abs_max']:.3f}", help="largest |off-diagonal| value")
-    st.caption(f"Top-left {matrix.shape[0]}×{matrix.shape[1]} block of the matrix, fixed scale −1 (blue) … +1 (red).")
-    st.plotly_chart(diagonal_figure(matrix, height=170), key="monitor.diag", config={"displaylogo": False})
+    st.caption(f"Top-left {ms['shape'][0]}×{ms['shape'][1]} block of the matrix, fixed scale −1 (blue) … +1 (red).")
+    st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
 
 
 with st.container():
-    st.fragment(live, run_every=REFRESH_S if run.active else None)(run.id)
+    st.fragment(headline, run_every=period)(run.id)
+    st.fragment(loss_and_heatmap, run_every=period and period * CHARTS_EVERY)(run.id)
+    st.fragment(diagnostics, run_every=period and max(DIAGNOSTICS_S, period * CHARTS_EVERY))(run.id)
 
 with st.expander("How to read this page: a healthy and a collapsed matrix", expanded=False):
     st.markdown(asset("monitor.md"))

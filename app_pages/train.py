@@ -274,15 +274,21 @@ if go and cfg is not None:
 
 
 # ---- runs table ----
+# Its period: every 2 s while a run trains, every 5 s while runs only wait in the queue, not at all otherwise.
+TABLE_PERIODS = {"running": 2.0, "queued": 5.0}
+
+
+def _table_pace(runs) -> str | None:
+    statuses = {r.status for r in runs}
+    return next((pace for pace in TABLE_PERIODS if pace in statuses), None)
+
+
 @guarded("The runs table")
 def runs_table() -> None:
     s = store()
-    runs = s.list_runs()
-    live = any(r.active for r in runs)
-    if st.session_state.get("train.table_live") and not live:
-        st.session_state["train.table_live"] = False
-        st.rerun(scope="app")  # everything finished: redraw once, without the timer
-    st.session_state["train.table_live"] = live
+    runs = s.list_runs()  # a plain read: the store's repair runs in the server's upkeep thread
+    if _table_pace(runs) != st.session_state.get("train.table_pace"):
+        st.rerun(scope="app")  # a fragment's period is fixed when the page draws it: redraw once at the new pace
     if not runs:
         st.info("No runs yet: launch a lesson or your own run above.", icon="👆")
         return
@@ -325,8 +331,8 @@ st.subheader("Runs")
 st.caption("Statuses: " + " · ".join(f"{STATUS_ICONS[s]} {s}" for s in STATUS_ICONS)
            + ". Runs start one at a time per device; the others wait as *queued*.")
 with guard("Reading the runs"):
-    any_live = any(r.active for r in store().list_runs())
-st.fragment(runs_table, run_every=2.0 if any_live else None)()
+    st.session_state["train.table_pace"] = _table_pace(store().list_runs())
+st.fragment(runs_table, run_every=TABLE_PERIODS.get(st.session_state.get("train.table_pace")))()
 
 with st.expander("What the settings mean"):
     st.markdown(asset("train.md"))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import streamlit as st
 
 from lens_ui import classroom
+from lens_ui.live_cache import upkeep
 from lens_ui.text import plain
 from sslcore.config import ConfigError
 from sslcore.runs import RunInfo, RunNotFound, RunStore, default_runs_dir
@@ -66,7 +67,9 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def _store_for(path: str) -> RunStore:
-    return RunStore(path)
+    store = RunStore(path)
+    upkeep(path)  # the store's repair runs in one thread per folder, never in a viewer's read
+    return store
 
 
 def store() -> RunStore:

@@ -1,0 +1,151 @@
+"""What the live pages share across every session of one server process: the run store's upkeep, each run's metric
+rows, and the figures drawn from them.
+
+Watching a run must not cost the run (issue 12). So a viewer's refresh only reads (``RunStore.get`` is a plain read);
+the store's repair — marking dead runs failed, starting queued runs — runs in one ``upkeep`` thread per runs folder,
+every ``UPKEEP_S`` seconds, for everyone. The metric rows of a run are read once per new step for all viewers
+(``run_metrics``), and each figure is built once per (run, step, options) for all viewers (``curves``,
+``snapshot_view``): a
+refresh that finds no new step builds nothing, and Streamlit sends an unchanged large chart as a reference to the
+copy the browser already holds.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
+from lens_ui.live import MetricCache
+from sslcore.runs import RunStore
+
+UPKEEP_S = 2.0        # how often the server repairs the store (the trainer's heartbeat comes every 2 s)
+MAX_POINTS = 1500     # points per curve sent to the browser; a longer history is thinned evenly
+
+# How many times each figure kind was built in this process (the tests read it: no new step → no new figure).
+BUILDS: Counter[str] = Counter()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Upkeep: the store's repair on its own cadence, once per server process and runs folder
+# ---------------------------------------------------------------------------------------------------------------
+class Upkeep:
+    """A daemon thread that calls ``RunStore.refresh()`` every ``period`` seconds until the folder goes away or
+    ``stop()`` is called. An error (a locked or damaged store) is kept in ``error`` and retried next period."""
+
+    def __init__(self, root: str, period: float = UPKEEP_S):
+        self.root, self.period = root, period
+        self.rounds, self.error = 0, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"ssl-lens-upkeep:{root}")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        store = None
+        while not self._stop.is_set():
+            if not (Path(self.root) / "runs.sqlite").exists():
+                return  # the folder was removed (a test's temporary folder): nothing left to look after
+            try:
+                store = store or RunStore(self.root)
+                store.refresh()
+                self.rounds, self.error = self.rounds + 1, None
+            except Exception as e:  # noqa: BLE001 — keep trying; the pages show the store's own errors
+                self.error = f"{type(e).__name__}: {e}"
+            self._stop.wait(self.period)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def upkeep(root: str) -> Upkeep:
+    """The one upkeep thread of this server process for the runs folder ``root``."""
+    return Upkeep(root)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A run's metric rows, read once per new step for every viewer
+# ---------------------------------------------------------------------------------------------------------------
+class SharedMetrics:
+    """One ``MetricCache`` per run for all sessions; the lock lets one session read the new rows while the others
+    wait a moment and then use them."""
+
+    def __init__(self, run_id: str):
+        self.cache = MetricCache(run_id)
+        self.lock = threading.Lock()
+        self.reads = 0     # store reads done (tests: no new step → no read)
+
+    def at(self, store: RunStore, step: int) -> MetricCache:
+        """The run's rows up to at least ``step`` (the run's current step from its row in the runs table)."""
+        with self.lock:
+            if step != self.cache.last_step:
+                self.cache.update(store, step)
+                self.reads += 1
+        return self.cache
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shared_metrics(root: str, run_id: str) -> SharedMetrics:
+    return SharedMetrics(run_id)
+
+
+def run_metrics(store: RunStore, run_id: str, step: int) -> MetricCache:
+    """All metric rows of ``run_id`` logged so far, shared by every session; the store is read only when the run's
+    step moved since the last read."""
+    return _shared_metrics(str(store.root), run_id).at(store, step)
+
+
+def series_until(cache: MetricCache, name: str, step: int, max_points: int = MAX_POINTS) -> tuple[list, list]:
+    """(steps, values) of ``name`` up to ``step`` — a figure keyed by ``step`` shows exactly that, even when
+    another viewer's read has already brought newer rows — thinned to at most ``max_points`` (the last point
+    always kept)."""
+    x, y = cache.series(name)
+    end = bisect.bisect_right(x, step)
+    x, y = x[:end], y[:end]
+    if len(x) <= max_points:
+        return list(x), list(y)
+    stride = -(-len(x) // max_points)
+    keep = list(range(0, len(x) - 1, stride)) + [len(x) - 1]
+    return [x[i] for i in keep], [y[i] for i in keep]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures, built once per (run, step, options) for every viewer
+# ---------------------------------------------------------------------------------------------------------------
+# st.cache_resource, not cache_data: sessions share the figure object itself (cache_data would unpickle a copy per
+# rerun); st.plotly_chart only serialises it. Every argument is part of the key, so a new step is a new figure.
+@st.cache_resource(show_spinner=False, max_entries=256)
+def curves(root: str, run_id: str, step: int, names: tuple[str, ...], *, title: str, labels: tuple[str, ...] = (),
+           smoothing: float = 0.0, log_y: bool = False, height: int = 340, reference: tuple = (),
+           empty_message: str = "no data yet") -> go.Figure:
+    """``curves_figure`` of the run's metrics ``names`` (shown as ``labels`` when given) up to ``step``."""
+    BUILDS["curves"] += 1
+    cache = _shared_metrics(root, run_id).cache
+    series = {label: series_until(cache, name, step) for name, label in zip(names, labels or names)}
+    fig = curves_figure(series, title=title, smoothing=smoothing, log_y=log_y, height=height,
+                        reference=dict(reference) or None, empty_message=empty_message)
+    fig.update_layout(uirevision=run_id)  # zoom and hidden traces survive the next step's figure
+    return fig
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def snapshot_view(_store: RunStore, root: str, run_id: str, step: int | None, kind: str, title: str
+                  ) -> tuple[go.Figure, dict | None, go.Figure | None]:
+    """The heatmap, its summary numbers and the diagonal bars of one snapshot (files never change once written);
+    with ``step=None`` an empty heatmap that waits for the first one. ``_store`` (not hashed) is ``root``'s store."""
+    BUILDS["snapshot"] += 1
+    if step is None:
+        return heatmap_figure(None, title=title, empty_message="waiting for the first snapshot…"), None, None
+    matrix = _store.load_snapshot(run_id, step, kind)
+    fig = heatmap_figure(matrix, title=title, height=430)
+    fig.update_layout(uirevision=f"{run_id}-{kind}")
+    return fig, matrix_stats(matrix) | {"shape": matrix.shape}, diagonal_figure(matrix, height=170)

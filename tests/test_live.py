@@ -1,0 +1,152 @@
+"""The live view (lens_ui/live.py, lens_ui/live_cache.py): watching a run does no work that nothing asked for — a
+refresh with no new step reads no metric rows and builds no figure; the store's repair runs in one upkeep thread."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lens_ui import live_cache
+from lens_ui.live import MetricCache
+from sslcore.config import RunConfig
+from sslcore.runs import RunStore
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def tiny(**kw) -> RunConfig:
+    base = dict(train_size=64, test_size=200, image_size=16, batch_size=16, projector_dim=32, epochs=2,
+                log_every=1, snapshot_every=2, device="cpu", lr=1e-3)
+    return RunConfig().replace(**(base | kw))
+
+
+def log_step(store: RunStore, run_id: str, step: int) -> None:
+    store.log_metrics(run_id, step, step / 4, {"loss": 10.0 / step, "invariance": 8.0 / step,
+                                               "redundancy": 2.0 / step, "embedding_std": 0.1, "rankme": 9.0,
+                                               "pairs_per_s": 300.0, "lr": 1e-3})
+
+
+@pytest.fixture
+def live_run(tmp_path, monkeypatch):
+    """A run the Monitor sees as training (this process holds it), with two logged steps and a snapshot."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("SSL_LENS_RUNS", str(root))
+    monkeypatch.setenv("SSL_LENS_UMAP", "manual")
+    store = RunStore(root)
+    run_id = store.create_run(tiny(), status="running", total_steps=8)
+    store.claim_foreground(run_id, "cpu")
+    for step in (1, 2):
+        log_step(store, run_id, step)
+    store.add_snapshot(run_id, 2, "matrix", np.eye(32) * 0.5, 0.5, 0.0)
+    yield store, run_id
+    store.finish(run_id, "finished")
+
+
+def monitor(run_id: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("app_pages/monitor.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def step_shown(at: AppTest) -> str:
+    return {m.label: m.value for m in at.metric}["Step"]
+
+
+def test_a_refresh_without_a_new_step_reads_no_rows_and_builds_no_figure(live_run):
+    store, run_id = live_run
+    before = sum(live_cache.BUILDS.values())
+    at = monitor(run_id)
+    assert step_shown(at) == "2"
+    built, shared = sum(live_cache.BUILDS.values()), live_cache._shared_metrics(str(store.root), run_id)
+    reads = shared.reads
+    assert built > before and reads >= 1
+
+    for _ in range(2):  # nothing new was logged: the same figures, no metric query
+        at.run()
+        assert not at.exception
+        assert step_shown(at) == "2"
+    assert sum(live_cache.BUILDS.values()) == built
+    assert shared.reads == reads
+
+    log_step(store, run_id, 3)  # a new step: read once, and the curves are built again
+    at.run()
+    assert step_shown(at) == "3"
+    assert shared.reads == reads + 1
+    assert live_cache.BUILDS["curves"] > 0 and sum(live_cache.BUILDS.values()) > built
+
+
+def test_a_second_viewer_reuses_the_first_viewers_figures(live_run):
+    store, run_id = live_run
+    monitor(run_id)
+    built = sum(live_cache.BUILDS.values())
+    second = monitor(run_id)  # another session, same run and step, default options
+    assert step_shown(second) == "2"
+    assert sum(live_cache.BUILDS.values()) == built
+
+
+def test_a_run_that_went_back_to_a_checkpoint_starts_the_shared_rows_over(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(tiny(), status="running")
+    for step in (1, 2, 3):
+        log_step(store, run_id, step)
+    shared = live_cache.SharedMetrics(run_id)
+    assert shared.at(store, 3).series("loss")[0] == [1, 2, 3]
+    store.truncate_after(run_id, 1)  # resumed from a checkpoint at step 1
+    log_step(store, run_id, 2)
+    assert shared.at(store, 2).series("loss") == ([1, 2], [10.0, 5.0])
+
+
+def test_series_until_stops_at_the_figures_step_and_thins_long_histories():
+    cache = MetricCache("r")
+    cache.data["loss"] = {"step": list(range(1, 5001)), "value": [float(i) for i in range(1, 5001)],
+                          "epoch": [0.0] * 5000, "wall_time": [0.0] * 5000}
+    x, y = live_cache.series_until(cache, "loss", 10)
+    assert x == list(range(1, 11)) and y == [float(i) for i in range(1, 11)]
+    x, y = live_cache.series_until(cache, "loss", 4000, max_points=1000)
+    assert len(x) <= 1000 + 1 and x[0] == 1 and x[-1] == 4000 and x == sorted(x)
+    assert all(y[i] == float(x[i]) for i in range(len(x)))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_upkeep_thread_marks_a_dead_trainer_failed_and_stops(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(tiny(), status="running")
+    store.update(run_id, pid=_dead_pid(), heartbeat=time.time() - 600, started=time.time() - 600)
+    assert store.get(run_id).status == "running"  # a read is only a read
+    upkeep = live_cache.Upkeep(str(store.root), period=0.05)
+    try:
+        deadline = time.time() + 60
+        while store.get(run_id).status == "running" and time.time() < deadline:
+            time.sleep(0.05)
+        assert store.get(run_id).status == "failed"
+        assert "ended unexpectedly" in store.get(run_id).error
+        assert upkeep.alive and upkeep.error is None
+    finally:
+        upkeep.stop()
+    assert not upkeep.alive
+
+
+def test_reading_the_store_never_starts_a_queued_run(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr("sslcore.runs.spawn_worker", lambda runs_dir, run_id: started.append(run_id) or 0)
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(tiny())
+    for _ in range(3):
+        store.list_runs()
+        store.get(run_id)
+    assert started == [] and store.get(run_id).status == "queued"
+    store.refresh()  # what the upkeep thread and the CLI do
+    assert started == [run_id] and store.get(run_id).status == "running"
