@@ -372,28 +372,4 @@ def test_embeddings_of_a_run_without_checkpoint_says_so(tmp_path, use_runs):
 # ---------------------------------------------------------------------------------------------------------------
 # Compare
 # ---------------------------------------------------------------------------------------------------------------
-def test_compare_reads_and_writes_the_selection_in_the_url(finished, use_runs):
-    root, ids = finished
-    use_runs(root)
-    at = open_page("compare", {"runs": ",".join(ids)})
-    no_exception(at)
-    assert at.multiselect(key="compare.runs").value == ids
-    assert at.query_params["runs"] == ",".join(ids)
-    table = at.dataframe[0].value
-    assert len(table) == 4  # two runs and two baselines
-    assert "kNN class" in table.columns
-    heatmaps = [s for s in plotly_specs(at) if s["data"] and s["data"][0]["type"] == "heatmap"]
-    assert len(heatmaps) == 2 and all(h["data"][0]["zmin"] == -1 and h["data"][0]["zmax"] == 1 for h in heatmaps)
-    losses = [s for s in plotly_specs(at) if any(t.get("name") == "loss" for t in s["data"])]
-    assert len(losses) == 2 and losses[0]["layout"]["yaxis"]["range"] == losses[1]["layout"]["yaxis"]["range"]
-    at.multiselect(key="compare.runs").unselect(ids[1]).run()
-    assert at.query_params["runs"] == ids[0]
-    assert any("at least two" in str(w.value) for w in at.warning)
-
-
-def test_compare_with_unknown_ids_in_the_url_shows_a_message(finished, use_runs):
-    root, ids = finished
-    use_runs(root)
-    at = open_page("compare", {"runs": f"{ids[0]},20990101-000000-gone-000000"})
-    no_exception(at)
-    assert any("do not exist" in str(w.value) for w in at.warning)
+# Compare's page tests (runs table, selection in the address, overlaid curves, verdict): tests/test_compare.py
