@@ -1,5 +1,6 @@
-"""Embeddings: what a run's representation encodes — a UMAP of the test images coloured by class or by any factor,
-thumbnails on hover, nearest neighbours of a clicked image, and the kNN / linear / factor-probe table.
+"""Embeddings: what a run's representation encodes — a UMAP or PCA of the test images, in 2-D or 3-D, coloured by
+class or by any factor (colour factors in their own colours), filtered by any value, thumbnails on hover, the k
+nearest neighbours of a clicked image, and the kNN / linear / factor-probe table with each row's goal.
 
 Nothing heavy runs inside a script run: evaluating a checkpoint is a background process, UMAP a background thread
 (with PCA shown meanwhile), and the page follows their progress in a fragment.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from lens_ui import cached, classroom, jobs
@@ -18,10 +20,45 @@ from lens_ui.hover import hover_thumbnails
 from lens_ui.images import enlarge
 from lens_ui.tables import probe_table, protocol_label
 from lens_ui.text import plain
-from sslcore.evaluate import eval_history
+from sslcore.evaluate import eval_history, umap_is_warm
+from sslcore.evaluate.embed_3d import instructive_query, pca_3d, umap_3d
 
 CHART_KEY = "emb_scatter"
-N_NEIGHBOURS = 8
+NEIGHBOUR_COUNTS = [4, 8, 12, 16, 24]
+BASELINES = ("raw pixels", "random backbone")
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting to 3-D…")
+def _projection_3d(path: str, mtime: float, kind: str, _features: np.ndarray) -> np.ndarray:
+    """3-D PCA (instant) or UMAP (a warm fit takes seconds) of an embedding file's features."""
+    return umap_3d(_features) if kind == "UMAP" else pca_3d(_features)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _default_query(path: str, mtime: float, _features: np.ndarray, _labels: np.ndarray, _factors: dict) -> int:
+    return instructive_query(np.asarray(_features, dtype=np.float32), _labels, _factors)
+
+
+def with_goals(table: pd.DataFrame) -> pd.DataFrame:
+    """The probe table with what each row should do — the class above the baselines, a nuisance factor below
+    them (a representation that learned to ignore colour predicts it worse than raw pixels do) — and whether the
+    run did, per baseline and protocol."""
+    out = table.copy()
+    higher = out.index == "class"
+    out.insert(0, "goal", np.where(higher, "↑ higher than the baselines", "↓ lower than the baselines"))
+    for base in BASELINES:
+        marks = []
+        for i, target in enumerate(out.index):
+            parts = []
+            for proto in ("kNN", "linear"):
+                ours, theirs = out.get(f"{proto} · this run"), out.get(f"{proto} · {base}")
+                if ours is None or theirs is None or pd.isna(ours.iloc[i]) or pd.isna(theirs.iloc[i]):
+                    continue
+                met = ours.iloc[i] > theirs.iloc[i] if higher[i] else ours.iloc[i] < theirs.iloc[i]
+                parts.append(f"{'✅' if met else '❌'} {proto}")
+            marks.append(" · ".join(parts) or "—")
+        out.insert(1 + BASELINES.index(base), f"met vs {base}", marks)
+    return out
 
 st.title("🗺️ Embeddings")
 st.caption("Every point is a test image, placed by the run's representation: similar representations land close "
@@ -93,14 +130,17 @@ if not emb["has_umap"] and jobs.auto_umap():
     jobs.start_umap(run.id, step)  # idempotent: one job per (run, step)
 umap_job = jobs.get("umap", run.id, step)
 options = ["UMAP", "PCA"] if emb["has_umap"] else ["PCA"]
-o1, o2, o3 = st.columns([1, 1.4, 1.6])
+o1, o2, o3, o4 = st.columns([1.1, 0.6, 1.3, 1.2], vertical_alignment="bottom")
 projection = o1.radio("Projection", options, horizontal=True, key="emb.projection",
-                      help="UMAP keeps neighbourhoods; PCA (instant) keeps the two directions of largest variance")
+                      help="UMAP keeps neighbourhoods; PCA (instant) keeps the directions of largest variance")
+three_d = o2.toggle("3-D", key="emb.3d", help="three components instead of two; drag to turn the cloud")
 factor_names = list(emb["factors"])
-colour_by = o2.selectbox("Colour by", ["class"] + factor_names, key="emb.colour",
+colour_by = o3.selectbox("Colour by", ["class"] + factor_names, key="emb.colour",
                          help="the class, or a nuisance factor the representation should ignore")
+n_neighbours = o4.select_slider("Neighbours k", NEIGHBOUR_COUNTS, value=8, key="emb.k",
+                                help="how many nearest neighbours of the query to show")
 if not emb["has_umap"]:
-    with o3:
+    with st.container(horizontal=True, vertical_alignment="center"):
         if umap_job is None or (umap_job.done and umap_job.error):
             st.caption("This step has only a PCA projection so far.")
             if st.button("🗺️ Compute UMAP", key="emb.umap"):
@@ -110,13 +150,37 @@ if not emb["has_umap"]:
             st.caption("UMAP is being computed in the background; PCA meanwhile.")
         follow("umap")
 
-xy = np.asarray(emb["umap"] if projection == "UMAP" else emb["pca"], dtype=float)
+mtime = cached.embedding_file(run.id, step).stat().st_mtime
+if three_d:
+    if projection == "UMAP" and not umap_is_warm():
+        st.caption("A 3-D UMAP needs UMAP's compiled code, still warming up in the background: 3-D PCA meanwhile.")
+        projection = "PCA"
+    xy = np.asarray(_projection_3d(emb["path"], mtime, projection, emb["features"]), dtype=float)
+else:
+    xy = np.asarray(emb["umap"] if projection == "UMAP" else emb["pca"], dtype=float)
 labels = np.asarray(emb["labels"])
 class_names = emb["class_names"]
 if colour_by == "class":
     colour, names = labels, class_names
 else:
     colour, names = np.asarray(emb["factors"][colour_by]), emb["factor_names"].get(colour_by)
+
+
+def value_name(field: str, value: int) -> str:
+    vocab = class_names if field == "class" else (emb["factor_names"].get(field) or [])
+    return vocab[value] if 0 <= value < len(vocab) else str(value)
+
+
+fields = {"class": labels} | {f: np.asarray(v) for f, v in emb["factors"].items()}
+choices = [f"{f}: {value_name(f, int(v))}" for f, col in fields.items() for v in np.unique(col)]
+wanted = st.multiselect("Show only", choices, key="emb.filter", placeholder="every image (type to search a value)",
+                        help="keep the images with these values (any of the values of one field, and every field "
+                             "you pick); the others stay as faint grey points")
+shown = np.ones(len(xy), bool)
+for f, col in fields.items():
+    picked = {c.split(": ", 1)[1] for c in wanted if c.split(": ", 1)[0] == f}
+    if picked:
+        shown &= np.isin([value_name(f, int(v)) for v in col], list(picked))
 
 
 def describe(row: int) -> str:
@@ -151,7 +215,9 @@ def _selected() -> None:
 
 if st.session_state.get("emb.context") != (run.id, step):
     st.session_state["emb.context"] = (run.id, step)
-    st.session_state["emb.query"], st.session_state["emb.selection"] = 0, []
+    with guard("Choosing a first query"):
+        st.session_state["emb.query"] = _default_query(emb["path"], mtime, emb["features"], labels, emb["factors"])
+    st.session_state["emb.selection"] = []
 query = int(st.session_state.get("emb.query", 0)) % max(len(xy), 1)
 st.session_state["emb.query"] = query
 sims, idx = None, None
@@ -161,22 +227,23 @@ with guard("Nearest neighbours"):
     from sslcore.evaluate import knn_neighbors
 
     feats = torch.as_tensor(np.asarray(emb["features"], dtype=np.float32))
-    sims, idx = knn_neighbors(feats[query:query + 1], feats, N_NEIGHBOURS + 1)
+    sims, idx = knn_neighbors(feats[query:query + 1], feats, min(n_neighbours + 1, len(feats)))
     sims, idx = sims[0].tolist(), idx[0].tolist()
-    keep = [j for j, r in enumerate(idx) if r != query][:N_NEIGHBOURS]
+    keep = [j for j, r in enumerate(idx) if r != query][:n_neighbours]
     sims, idx = [sims[j] for j in keep], [idx[j] for j in keep]
 
 left, right = st.columns([1.6, 1])
 with left:
-    fig = scatter_figure(xy, colour, colour_names=names, hover=short, height=560,
-                         highlight=[query] + list(idx or []),
-                         title=f"{projection} of {len(xy)} test images · coloured by {colour_by}")
-    fig.update_layout(uirevision=f"{run.id}-{step}-{projection}")
+    st.markdown(f"**{projection}{' 3-D' if three_d else ''} of {len(xy)} test images · coloured by {colour_by}**"
+                + (f" · {int(shown.sum())} shown" if not shown.all() else ""))
+    fig = scatter_figure(xy, colour, colour_names=names, hover=short, height=560, shown=shown,
+                         highlight=[query] + list(idx or []))
+    fig.update_layout(uirevision=f"{run.id}-{step}-{projection}-{three_d}")
     st.plotly_chart(fig, key=CHART_KEY, on_select=_selected, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False, "scrollZoom": True})
     hover_thumbnails(CHART_KEY, images, hover, cache_key=f"{run.id}:{step}:{len(xy)}")
 with right:
-    st.markdown("**Query image and its nearest neighbours** (cosine similarity of the features)")
+    st.markdown("**Query image and its nearest neighbours** (rank · cosine similarity of the features)")
     st.number_input("Image #", 0, max(len(xy) - 1, 0), key="emb.query",
                     help="click a point in the plot, or type an image number")
     q1, q2 = st.columns([1, 2])
@@ -184,10 +251,13 @@ with right:
     q2.markdown("  \n".join(plain(part) for part in describe(query).split(" · ")))
     if idx:
         cols = st.columns(4)
+        # enough digits that neighbours with different similarities read differently
+        digits = next((d for d in (2, 3, 4) if len({round(x, d) for x in sims}) == len(set(sims))), 5)
         for j, (r, sim) in enumerate(zip(idx, sims)):
             same = int(labels[r]) == int(labels[query])
             cols[j % 4].image(enlarge(images[r], 80),
-                              caption=f"{'✅' if same else '❌'} {plain(class_names[int(labels[r])])} · {sim:.2f}")
+                              caption=f"{j + 1}. {'✅' if same else '❌'} {plain(class_names[int(labels[r])])} · "
+                                      f"{sim:.{digits}f}")
         agree = sum(int(labels[r]) == int(labels[query]) for r in idx)
         st.caption(f"**{agree} of {len(idx)}** neighbours share the query's class (✅ same class, ❌ another); "
                    "they are ringed in black in the plot.")
@@ -206,13 +276,16 @@ st.subheader("What the representation encodes")
 if results is None:
     st.info("This step has an embedding but no stored probe results.", icon="ℹ️")
 else:
-    table = probe_table(results)
-    pct = {c: st.column_config.NumberColumn(format="percent") for c in table.columns}
+    table = with_goals(probe_table(results))
+    pct = {c: st.column_config.NumberColumn(format="percent") for c in table.columns
+           if pd.api.types.is_numeric_dtype(table[c])}
     st.dataframe(table, width="stretch", column_config=pct)
     st.caption("**Protocol** — " + protocol_label(results))
-    st.caption("Read across a row: *class* should be high (the representation knows the shape); the nuisance "
-               "factors (colour, position, …) should be low if the augmentations taught the network to ignore them. "
-               "Raw pixels and a random backbone are the baselines every number should beat.")
+    st.caption("Read the *goal* column first. The **class** should be predicted *better* than from raw pixels or a "
+               "random backbone: the representation knows the shape. A **nuisance factor** (colour, background, "
+               "position, …) should be predicted *worse* than from those baselines: raw pixels keep every colour, "
+               "and a representation whose augmentations taught it to ignore colour has forgotten it. ✅ marks a "
+               "goal met against that baseline, per protocol (kNN, linear probe).")
 history = eval_history(s, run.id)
 if len(history) > 1:
     keys = [k for k in ("knn/class", "linear/class") if k in history[-1]["metrics"]]

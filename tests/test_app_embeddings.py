@@ -1,0 +1,58 @@
+"""AppTest of the Embeddings page: colour factors in their colours, 3-D, a value filter, k neighbours ranked, the
+instructive first query and the probe table's goals."""
+from __future__ import annotations
+
+from test_app import finished, no_exception, open_page, plotly_specs, texts, use_runs  # noqa: F401 — fixtures
+
+from lens_ui.figures import NAMED_COLOURS
+
+
+def scatter(at) -> dict:
+    [spec] = [s for s in plotly_specs(at) if s["data"] and s["data"][0]["type"] in ("scattergl", "scatter3d")]
+    return spec
+
+
+def test_colour_factor_values_are_drawn_in_their_own_colours(finished, use_runs):
+    root, ids = finished
+    use_runs(root)
+    at = open_page("embeddings", {"run": ids[0]})
+    at.selectbox(key="emb.colour").set_value("colour").run()
+    no_exception(at)
+    traces = {t["name"]: t["marker"]["color"] for t in scatter(at)["data"] if t["name"] in NAMED_COLOURS}
+    assert traces, "no trace named after a colour"
+    assert all(colour == NAMED_COLOURS[name] for name, colour in traces.items())
+
+
+def test_three_d_filter_and_k(finished, use_runs):
+    root, ids = finished
+    use_runs(root)
+    at = open_page("embeddings", {"run": ids[0]})
+    at.toggle(key="emb.3d").set_value(True).run()
+    no_exception(at)
+    assert scatter(at)["data"][0]["type"] == "scatter3d" and "PCA 3-D of" in texts(at)
+    first = at.multiselect(key="emb.filter").options[0]
+    at.multiselect(key="emb.filter").select(first).run()
+    no_exception(at)
+    names = [t["name"] for t in scatter(at)["data"]]
+    assert "filtered out" in names and " shown" in texts(at)
+    at.select_slider(key="emb.k").set_value(4).run()
+    no_exception(at)
+    ranked = [c for img in at.get("image") for c in img.captions if c[:2] in ("1.", "2.", "3.", "4.", "5.")]
+    assert [c[:2] for c in ranked] == ["1.", "2.", "3.", "4."]
+
+
+def test_the_first_query_is_chosen_and_the_probe_table_says_each_goal(finished, use_runs):
+    root, ids = finished
+    use_runs(root)
+    at = open_page("embeddings", {"run": ids[0]})
+    no_exception(at)
+    assert at.session_state["emb.query"] == at.number_input(key="emb.query").value
+    table = at.dataframe[0].value
+    assert table.loc["class", "goal"].startswith("↑") and table.loc["colour", "goal"].startswith("↓")
+    for base in ("raw pixels", "random backbone"):
+        marks = table[f"met vs {base}"]
+        assert all(("✅" in m or "❌" in m) for m in marks)
+    colour = table.loc["colour"]
+    met = colour["kNN · this run"] < colour["kNN · raw pixels"]
+    assert ("✅ kNN" if met else "❌ kNN") in colour["met vs raw pixels"]
+    assert "should be predicted *worse*" in texts(at)
