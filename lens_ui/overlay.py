@@ -9,7 +9,6 @@ are more than ``SPREAD_LIMIT`` apart.
 from __future__ import annotations
 
 import html
-import math
 from typing import Sequence
 
 import numpy as np
@@ -82,7 +81,3 @@ def overlay_figure(metric: str, runs: dict[str, tuple[str, np.ndarray, np.ndarra
     if log_y and scale != "minmax":
         fig.update_yaxes(type="log")
     return fig
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
