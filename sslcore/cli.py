@@ -262,7 +262,8 @@ def cmd_export(args) -> dict:
         if args.metrics_file == "-":
             sys.stdout.write(export.metrics_csv(store, [args.run_id], args.step))
         else:
-            target = Path(args.metrics_file) if args.metrics_file else store.run_dir(args.run_id) / "export" / "metrics.csv"
+            default = store.run_dir(args.run_id) / "export" / "metrics.csv"
+            target = Path(args.metrics_file) if args.metrics_file else default
             out["metrics"] = str(export.write_metrics_csv(store, args.run_id, target, args.step))
     if args.tensorboard:
         out["tensorboard"] = str(export.export_tensorboard(store, args.run_id, Path(args.tensorboard), args.step))
