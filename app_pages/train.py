@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from lens_ui import classroom
+from lens_ui import classroom, upload
 from lens_ui.common import (PAGES, STATUS_HELP, STATUS_ICONS, asset, format_duration, format_time, guard, guarded,
                             lessons, run_label, store)
 from lens_ui.text import plain
@@ -237,6 +237,13 @@ with st.expander("Advanced: image size, dataset size, optimizer, logging, name")
         values["data_root"] = field(a1, "data_root", "text_input", "Data folder",
                                     help="cifar10 / stl10: the folder holding the files; folder: your images")
         values["download"] = field(a1, "download", "checkbox", "Download cifar10 / stl10 into the data folder")
+
+# ---- your own images: upload, pick or delete them (lens_ui/upload.py); the browser sends names, never paths ----
+if classroom.on():
+    upload.upload_box(_k("upload"))
+elif values["dataset"] == "folder":
+    values["data_root"] = upload.folder_picker(_k("upload")) or values.get("data_root", "")
+    upload.batch_notice(values["data_root"], values["batch_size"], values.get("train_size"))
 
 overrides = st.session_state[_k("overrides")]
 if overrides:
