@@ -5,6 +5,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
+from lens_ui import upload
 from lens_ui.common import PAGES, asset, guard
 from lens_ui.images import tile_row
 from sslcore.augment import OPERATIONS, PRESET_SOURCES, PRESETS, RECIPE_FIELDS, TwoViewAugment, view_difference
@@ -44,20 +45,21 @@ OP_OF_FIELD = {"crop_scale_min": "crop", "flip_p": "flip", "jitter_p": "jitter",
 
 
 @st.cache_resource(show_spinner="Loading images…", max_entries=8)
-def _pool(dataset: str, image_size: int):
+def _pool(dataset: str, image_size: int, root: str | None = None):
     size = POOL if DATASETS[dataset].embedded else None
-    ds = load_dataset(dataset, "train", image_size=image_size, size=size)
+    ds = load_dataset(dataset, "train", root=root, image_size=image_size, size=size)
     if len(ds) > POOL:
         ds = ds.subset(slice(0, POOL))
     return ds
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the views…")
-def _quality(dataset: str, preset: str, strength: float, overrides: tuple, view_seed: int) -> dict:
+def _quality(dataset: str, preset: str, strength: float, overrides: tuple, view_seed: int,
+             root: str | None = None) -> dict:
     """The verdict of ``sslcore.view_quality`` on a fixed sample of the dataset at the training size."""
     import torch
 
-    pool = _pool(dataset, MEASURE_SIZE)
+    pool = _pool(dataset, MEASURE_SIZE, root)
     sample = pool.images[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:SAMPLE]]
     return dataclasses.asdict(measure(TwoViewAugment(preset, MEASURE_SIZE, strength, dict(overrides)), sample,
                                       seed=view_seed))
@@ -106,6 +108,10 @@ count = c4.select_slider("Images", [8, 12, 16], value=8, key="aug.count")
 size = c5.selectbox("Image size", [32, 64, 96], index=1, key="aug.size",
                     help="preview size in pixels; training on shapes uses 32 by default")
 st.caption(f"**{preset}** — {PRESET_SOURCES[preset]}")
+root = upload.folder_picker("aug.upload", typed_path=False) if dataset == "folder" else None   # your own images
+if dataset == "folder" and root is None:
+    st.info("Upload your images above (a .zip or a folder of `<class>/<image>` files) to see their views.")
+    st.stop()
 
 b1, b2, b3, b4, b5 = st.columns([1, 1, 1, 1.1, 1.6], vertical_alignment="center")
 b1.button("🎲 Redraw the views", on_click=_bump, args=("aug.view_seed",), width="stretch", key="aug.redraw",
@@ -136,7 +142,7 @@ if overrides:
     st.caption("Changed from the preset: " + ", ".join(f"`{k}={v:g}`" for k, v in overrides.items()))
 
 with guard("Drawing the views"):
-    pool = _pool(dataset, size)
+    pool = _pool(dataset, size, root)
     image_seed = st.session_state.get("aug.image_seed", 0)
     view_seed = st.session_state.get("aug.view_seed", 0)
     import torch
@@ -165,7 +171,8 @@ with guard("Drawing the views"):
         if why:
             st.markdown(why)
     with side:
-        q = _quality(dataset, preset, round(float(strength), 2), tuple(sorted(overrides.items())), view_seed)
+        q = _quality(dataset, preset, round(float(strength), 2), tuple(sorted(overrides.items())), view_seed,
+                     root)
         show, icon = VERDICT_STYLE[q["verdict"]]
         show(f"**{q['verdict'].capitalize()}** — {q['reason']}.", icon=icon)
         m1, m2 = st.columns(2)

@@ -109,3 +109,17 @@ def test_an_uploaded_dataset_is_deleted_from_the_app(runs):
     assert not (runs.root / "datasets" / "gone").exists()
     assert at.selectbox(key="train.upload.pick").value is None or "gone" not in at.selectbox(
         key="train.upload.pick").options
+
+
+def test_augmentations_previews_an_uploaded_dataset(runs):
+    from sslcore.data.uploads import save_upload
+
+    save_upload(runs.root, "insects", [("insects.zip", io.BytesIO(photo_zip(4)))], image_size=64)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("app_pages/augmentations.py").run()
+    at.selectbox(key="aug.dataset").set_value("folder").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="aug.upload.pick").value == "insects"
+    assert any("ant" in c.value and "bee" in c.value for c in at.caption if c.value.startswith("Original"))
+    assert len(at.get("image")) >= 3                                 # originals, view 1, view 2
