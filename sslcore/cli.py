@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from .config import FLAT_FIELDS, ConfigError, RunConfig
+from .errors import StoreError
 
 # Flags of the training commands: (flat field, type, help). Every one maps to a RunConfig field via FLAT_FIELDS.
 TRAIN_FLAGS: list[tuple[str, Any, str]] = [
@@ -17,13 +21,16 @@ TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("download", "flag", "download cifar10/stl10 into --data-root (never done otherwise)"),
     ("backbone", str, "convnet | resnet18_cifar | resnet18 | resnet34 | resnet50"),
     ("epochs", int, "training epochs"), ("batch_size", int, "pairs per step"), ("lr", float, "peak learning rate"),
-    ("optimizer", str, "sgd | adam | adamw | lars"), ("weight_decay", float, "weight decay"),
+    ("optimizer", str, "sgd | adam | adamw | lars | lamb"), ("weight_decay", float, "weight decay"),
+    ("lr_biases", float, "peak learning rate of biases and BN parameters (default: --lr)"),
     ("warmup_epochs", float, "linear warm-up epochs before the cosine decay"),
     ("image_size", int, "image side in pixels"), ("train_size", int, "training images (generated sets: how many)"),
     ("augment", str, "augmentation preset"), ("strength", float, "augmentation strength multiplier (0–3)"),
     ("projector_dim", int, "projector width"), ("lambd", float, "Barlow Twins λ (redundancy weight)"),
     ("scale", float, "Barlow Twins loss scale"), ("temperature", float, "SimCLR / MoCo temperature"),
     ("num_views", int, "relational reasoning: augmentations per image"),
+    ("focal_gamma", float, "relational reasoning: focal loss γ (0: binary cross-entropy)"),
+    ("online_probe", "bool", "train a linear probe on the labelled images during training (default true)"),
     ("stop_gradient", "bool", "SimSiam stop-gradient (false shows collapse)"),
     ("log_every", int, "steps between metric rows"), ("snapshot_every", int, "steps between heatmap snapshots"),
     ("eval_every", int, "epochs between automatic evaluations (0: off)"),
@@ -34,6 +41,7 @@ TRAIN_FLAGS: list[tuple[str, Any, str]] = [
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON config file (flags override it)")
+    p.add_argument("--recipe", help="start from a published recipe (see `recipes`); --config and flags override it")
     p.add_argument("--set", action="append", default=[], metavar="VIEW.FIELD=VALUE",
                    help="augmentation override, e.g. --set view2.solarize_p=0.5 (repeatable)")
     for name, kind, help_ in TRAIN_FLAGS:
@@ -43,11 +51,56 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         elif kind == "bool":
             p.add_argument(flag, choices=["true", "false"], default=None, help=help_)
         else:
-            p.add_argument(flag, type=kind, default=None, help=help_)
+            p.add_argument(flag, type=FLAG_TYPES.get(kind, kind), default=None, help=help_)
+
+
+def whole_number(text: str) -> int:
+    """--epochs 1e3 is 1000; --epochs 1.5 is one line naming the field (argparse's own message is a page)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not math.isfinite(number) or number != int(number):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(number)
+
+
+def finite_number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return number
+
+
+FLAG_TYPES = {int: whole_number, float: finite_number}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line that names the field and where to read more, instead of the
+    usage text followed by the one useful line."""
+
+    def error(self, message: str):
+        m = re.fullmatch(r"argument (-{0,2}[\w-]+)(?:/[^:]*)?: (.*)", message, flags=re.DOTALL)
+        if m:
+            message = f"{m.group(1).lstrip('-').replace('-', '_')}: {m.group(2)}"
+        self.exit(2, f"error: {' '.join(message.split())}; see `{self.prog} --help`\n")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.recipe:
+        from .recipes import apply_recipe
+
+        cfg = apply_recipe(RunConfig(), args.recipe)
+        if args.config:  # a config file overrides the recipe where it differs from the defaults
+            cfg = _overlay(cfg, RunConfig.load(args.config))
     flat = {name: getattr(args, name) for name, _, _ in TRAIN_FLAGS if getattr(args, name) is not None}
     if args.set:
         overrides = dict(cfg.augment.overrides)
@@ -70,8 +123,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg.replace(**flat).validate()
 
 
+def _overlay(base: RunConfig, top: RunConfig) -> RunConfig:
+    """``base`` with every field where ``top`` differs from the defaults taken from ``top``."""
+    default, d, t = RunConfig().to_dict(), base.to_dict(), top.to_dict()
+    for section, values in t.items():
+        if isinstance(values, dict):
+            d[section].update({k: v for k, v in values.items() if v != default[section][k]})
+        elif values != default[section]:
+            d[section] = values
+    return RunConfig.from_dict(d)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sslcore", description="SSL Lens engine")
+    parser = OneLineParser(prog="python -m sslcore", description="SSL Lens engine")
     parser.add_argument("--runs-dir", help="run store folder (default: $SSL_LENS_RUNS or ./runs)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -125,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="--add: the dataset's name (default: the zip's name)")
     p.add_argument("--delete", metavar="NAME", help="delete an uploaded dataset")
     command("methods", "list methods, backbones and augmentation presets")
+    p = command("recipes", "list the published recipes (--recipe NAME) with their figures and estimated time here")
+    p.add_argument("--device", default="cpu", help="device the time is estimated for: cpu | cuda (default cpu)")
     p = command("lessons", "list the lessons; verify one (or all): run it, evaluate, check each claim")
     p.add_argument("action", choices=["list", "verify", "launch", "show"],
                    help="list | verify (launch, wait, check) | launch (queue its runs) | show (check what ran)")
@@ -140,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="run: wait for every run, then show the results")
     p.add_argument("--fresh", action="store_true", help="train new runs even where a run with the same "
                                                         "configuration exists in the runs folder")
+    p = command("doctor", "check the run store: runs.sqlite, run folders without a row, files of interrupted "
+                          "writes, free space")
+    p.add_argument("--repair", action="store_true", help="index the run folders runs.sqlite lacks and remove the "
+                                                         "files of interrupted writes")
     p = command("_worker", argparse.SUPPRESS)
     p.add_argument("run_id")
     return parser
@@ -153,6 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e) if not isinstance(e, KeyError) or len(e.args) != 1 else str(e.args[0])
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except StoreError as e:     # disk full, read-only folder, damaged store: what happened and what to do
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 — a user sees one line; SSL_LENS_DEBUG=1 shows the traceback
+        if os.environ.get("SSL_LENS_DEBUG"):
+            raise
+        print(f"error: {type(e).__name__}: {' '.join(str(e).split())} (SSL_LENS_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return 1
     if isinstance(result, dict) and result.pop("_quiet", False):
         return 0
     if args.json:
@@ -164,7 +246,20 @@ def main(argv: list[str] | None = None) -> int:
 def _store(args):
     from .runs import RunStore
 
-    return RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir)
+    if store.repair_message:    # a missing or damaged runs.sqlite was rebuilt from the run folders just now
+        print(f"note: {store.repair_message}", file=sys.stderr)
+    return store
+
+
+def _faults(store) -> None:
+    """What a command that only reads should still say: the store is read-only, or its upkeep met a full disk."""
+    from .store_repair import read_only_error
+
+    if store.read_only:
+        print(f"note: {read_only_error(store)}", file=sys.stderr)
+    if store.fault:
+        print(f"note: {store.fault}", file=sys.stderr)
 
 
 def _run_dict(run) -> dict[str, Any]:
@@ -219,8 +314,25 @@ def cmd_launch(args) -> dict:
     return _run_dict(run)
 
 
+def cmd_doctor(args) -> dict:
+    from .store_repair import check
+
+    store = _store(args)
+    findings = check(store, repair=args.repair)
+    runs = len(store.list_runs())
+    if not args.json:
+        for line in findings:
+            print(line)
+        if not findings:
+            print(f"ok: {runs} run(s); runs.sqlite intact; every run folder indexed; no files of interrupted writes")
+    unresolved = [f for f in findings if "--repair" in f or "integrity" in f or "read-only" in f]
+    return {"runs": runs, "findings": findings, "_exit": 1 if unresolved else 0}
+
+
 def cmd_runs(args) -> dict:
-    runs = _store(args).list_runs(refresh=True)  # the CLI repairs the store as it looks (the app has a thread)
+    store = _store(args)
+    runs = store.list_runs(refresh=True)  # the CLI repairs the store as it looks (the app has a thread)
+    _faults(store)
     if not args.json:
         print(f"{'id':42} {'status':9} {'method':13} {'dataset':8} {'progress':>8}  error")
         for r in runs:
@@ -231,6 +343,7 @@ def cmd_runs(args) -> dict:
 def cmd_status(args) -> dict:
     store = _store(args)
     run = store.get(args.run_id, refresh=True)
+    _faults(store)
     if not args.json:
         print(f"{run.id}: {run.status} ({run.step}/{run.total_steps} steps, {run.progress:.0%}) on {run.device}")
         if run.error:
@@ -370,6 +483,18 @@ def cmd_methods(args) -> dict:
     return {"methods": methods, "backbones": backbones, "presets": presets}
 
 
+def cmd_recipes(args) -> dict:
+    from .recipes import describe_recipes
+    from .train import resolve_device
+
+    rows = describe_recipes(resolve_device(args.device))
+    if not args.json:
+        for r in rows:
+            print(f"{r['name']}\n  {r['title']}\n  published: {r['published']}\n  source: {r['source']}\n"
+                  f"  changed: {r['changes']}\n  estimated here: {r['estimated']} ({r['estimate_basis']})")
+    return {"recipes": rows}
+
+
 def cmd_bench(args) -> dict:
     from .bench import format_table, run
 
@@ -490,5 +615,5 @@ def cmd_worker(args) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "launch": cmd_launch, "runs": cmd_runs, "status": cmd_status, "cancel": cmd_cancel,
-            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "bench": cmd_bench,
-            "lessons": cmd_lessons, "sweep": cmd_sweep, "_worker": cmd_worker}
+            "resume": cmd_resume, "export": cmd_export, "eval": cmd_eval, "datasets": cmd_datasets, "methods": cmd_methods, "recipes": cmd_recipes, "bench": cmd_bench,
+            "lessons": cmd_lessons, "sweep": cmd_sweep, "doctor": cmd_doctor, "_worker": cmd_worker}

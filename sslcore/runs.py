@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import journal, store_repair
+from . import journal, preflight, store_repair
 from .config import RunConfig
 from .errors import ConfigError, RunNotFound, StoreError
 from .filesystems import journal_mode, set_journal_mode
@@ -563,7 +563,9 @@ def spawn_worker(runs_dir: Path, run_id: str) -> int:
 
 def launch(cfg: RunConfig, store: RunStore, *, owner: str | None = None,
            max_active_per_owner: int | None = None) -> str:
-    """Queue a run and start it at once if a slot is free. Returns its id."""
+    """Queue a run and start it at once if a slot is free. Returns its id. The data is checked first (exists,
+    enough images for the batch, fits in memory), so a bad run is refused here, not later in the background."""
+    preflight.check_data(cfg.validate())
     run_id = store.create_run(cfg, owner=owner, max_active_per_owner=max_active_per_owner)
     store.schedule()
     return run_id

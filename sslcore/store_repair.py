@@ -21,10 +21,11 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from . import journal
 from .errors import StoreError
@@ -81,7 +82,7 @@ def last_words(run_dir: Path) -> str | None:
             tail = f.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return next((line.strip() for line in reversed(tail) if line.startswith(STOPPED)), None)
+    return next((line.strip() for line in reversed(tail) if line.startswith((STOPPED, "error: "))), None)
 
 
 def open_index(store: RunStore) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import dist
+from . import dist, preflight
 from .augment import TwoViewAugment
 from .backbones import build_backbone
 from .config import ConfigError, RunConfig
@@ -38,6 +39,7 @@ class Recorder:
     def log_metrics(self, step: int, epoch: float, values: dict[str, float]) -> None: ...
     def snapshot(self, step: int, matrices: dict[str, torch.Tensor], stats: dict[str, float]) -> None: ...
     def checkpoint(self, step: int, state: dict[str, Any]) -> None: ...
+    def prune_checkpoints(self, keep: Callable[[list[int]], set[int]]) -> None: ...
     def should_stop(self) -> bool:
         return False
     def on_epoch_end(self, epoch: int, step: int, model: "TrainState") -> None: ...
@@ -110,6 +112,8 @@ class Trainer:
             self.device = torch.device("cuda", dist.local_rank())
         seed_everything(cfg.seed)
         d = cfg.data
+        if train_set is None:   # refuse a set that cannot fit before decoding it (preflight.py)
+            preflight.check_memory(cfg, preflight.training_images(cfg))
         self.train_set = train_set or load_dataset(d.dataset, "train", root=d.root, image_size=d.image_size,
                                                    size=d.train_size, download=d.download, seed=cfg.seed)
         if self.train_set.images.shape[-1] != d.image_size:
@@ -157,6 +161,14 @@ class Trainer:
 
     def load_checkpoint(self, state: dict[str, Any]) -> None:
         self.state.load_state_dict(state)
+
+    def kept_checkpoints(self, steps: list[int]) -> set[int]:
+        """Retention: of the checkpoints at ``steps``, keep the last ``keep_last``, every ``keep_every``-th epoch's
+        and the final one (the recorder deletes the rest, each only after a newer one is safely written)."""
+        log, per_epoch = self.cfg.log, self.steps_per_epoch
+        kept = set(sorted(steps)[-log.keep_last:])
+        kept |= {s for s in steps if log.keep_every and s % (log.keep_every * per_epoch) == 0}
+        return kept | {s for s in steps if s == self.total_steps}
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
@@ -212,9 +224,11 @@ class Trainer:
                 st.batch_in_epoch = 0
                 if st.epoch % cfg.log.checkpoint_every == 0 or st.epoch == cfg.optim.epochs:
                     self.recorder.checkpoint(st.step, st.state_dict())
+                    self.recorder.prune_checkpoints(self.kept_checkpoints)
                 self.recorder.on_epoch_end(st.epoch, st.step, st)
             if status == "cancelled":
                 self.recorder.checkpoint(st.step, st.state_dict())
+                self.recorder.prune_checkpoints(self.kept_checkpoints)
         finally:
             if bar is not None:
                 bar.close()

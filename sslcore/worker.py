@@ -7,7 +7,6 @@ depends on neither ``train`` nor ``evaluate``: the CLI's ``train`` and ``_worker
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import traceback
@@ -15,8 +14,10 @@ from typing import Any
 
 import torch
 
+from .errors import StoreError
 from .evaluate import evaluate_model
 from .runs import HEARTBEAT_INTERVAL, RunInfo, RunStore
+from .store_repair import STOPPED, clean_interrupted_writes
 
 
 class RunRecorder:
@@ -33,7 +34,10 @@ class RunRecorder:
     def _beat(self) -> None:
         store = RunStore(self.store.root, max_concurrent=self.store.max_concurrent)  # own connection
         while not self._stop.wait(HEARTBEAT_INTERVAL):
-            store.heartbeat(self.run_id)
+            try:
+                store.heartbeat(self.run_id)
+            except StoreError:
+                pass  # disk full: the trainer's own next write meets the fault and stops the run with its cause
 
     def close(self) -> None:
         self._stop.set()
@@ -54,6 +58,9 @@ class RunRecorder:
     def checkpoint(self, step: int, state: dict[str, Any]) -> None:
         self.store.save_checkpoint(self.run_id, step, state)
         self.store.heartbeat(self.run_id, step)
+
+    def prune_checkpoints(self, keep) -> None:
+        self.store.prune_checkpoints(self.run_id, keep)
 
     def should_stop(self) -> bool:
         return self.store.cancel_requested(self.run_id)
@@ -89,6 +96,9 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
     from .train import Diverged, Trainer
 
     run = store.get(run_id, refresh=False)
+    files, size = clean_interrupted_writes(store.run_dir(run_id))
+    if files:
+        print(f"removed {files} file(s) left by interrupted writes ({size / 2**20:.1f} MiB)", flush=True)
     store.update(run_id, pid=os.getpid(), heartbeat=time.time())
     recorder = RunRecorder(store, run_id)
     status, error = "failed", None
@@ -114,17 +124,30 @@ def execute_run(store: RunStore, run_id: str, *, progress: bool = False, trainer
     except Diverged as e:
         status, error = "diverged", str(e)
         print(f"diverged: {e}", flush=True)
+    except StoreError as e:  # disk full, read-only folder: the cause, in one line, is the whole story
+        error = str(e)
+        _say(f"{STOPPED}{error}")
     except BaseException as e:  # noqa: BLE001 — any crash must end as a recorded failure
-        traceback.print_exc()
-        sys.stdout.flush()
+        _say(traceback.format_exc())
         error = _last_line(e)
         if isinstance(e, KeyboardInterrupt):
             status, error = "cancelled", "interrupted"
     finally:
         recorder.close()
-        store.finish(run_id, status, error)
-        store.schedule()
+        try:
+            store.finish(run_id, status, error)
+            store.schedule()
+        except StoreError as e:   # log.txt keeps the cause; `runs` / `status` read it from there (last_words)
+            _say(f"{STOPPED}{error or status}; the store could not record it: {e}")
     return store.get(run_id, refresh=False)
+
+
+def _say(text: str) -> None:
+    """Print to the run's log.txt, which may itself sit on the full disk."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
 
 def _last_line(e: BaseException) -> str:
