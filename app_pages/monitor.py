@@ -51,6 +51,11 @@ st.caption(f"{cfg.method.name} · {cfg.data.dataset} ({cfg.data.image_size} px) 
            + (f" · λ {cfg.method.lambd:g}" if cfg.method.name == "barlow_twins" else "")
            + (f" · temperature {cfg.method.temperature:g}" if cfg.method.name in ("simclr", "moco") else "")
            + ("" if cfg.method.stop_gradient or cfg.method.name != "simsiam" else " · **no stop-gradient**"))
+# What the trainer said before its first step (worker.py writes "notice: …" lines): a lowered batch, skipped files.
+_log = Path(store().run_dir(run.id)) / "log.txt"
+for notice in dict.fromkeys(line.removeprefix("notice: ") for line in (
+        _log.read_text(errors="replace").splitlines() if _log.exists() else []) if line.startswith("notice: ")):
+    st.info(plain(notice), icon="ℹ️")
 
 period = None  # seconds between the headline's refreshes; None while the run is not live
 if run.active:

@@ -123,3 +123,17 @@ def test_augmentations_previews_an_uploaded_dataset(runs):
     assert at.selectbox(key="aug.upload.pick").value == "insects"
     assert any("ant" in c.value and "bee" in c.value for c in at.caption if c.value.startswith("Original"))
     assert len(at.get("image")) >= 3                                 # originals, view 1, view 2
+
+
+def test_monitor_shows_the_trainers_notices_once(runs):
+    run_id = runs.create_run(RunConfig().replace(name="small", epochs=1), status="finished")
+    (runs.run_dir(run_id) / "log.txt").write_text(
+        "notice: batch 256 → 128: the training set has 245 images\nepoch 1 done at step 2\n"
+        "resuming from step 2\nnotice: batch 256 → 128: the training set has 245 images\n")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page("app_pages/monitor.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [unescaped(i.value) for i in at.info if "batch 256" in unescaped(i.value)]
+    assert shown == ["batch 256 → 128: the training set has 245 images"]
