@@ -19,6 +19,7 @@ from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded,
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
 from lens_ui.live_cache import curves, run_metrics, snapshot_view
 from lens_ui.text import plain
+from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
 
 # The headline's period by the "Live refresh" setting: a newly logged step shows within one period (goal ≤ 2 s).
@@ -45,6 +46,10 @@ dim = cfg.method.projector_dim if cfg.method.name not in ("random", "supervised"
 with top2:
     st.page_link(PAGES["embeddings"], label="Embeddings of this run", icon="🗺️", query_params={"run": run.id})
     st.page_link(PAGES["compare"], label="Compare with others", icon="⚖️", query_params={"runs": run.id})
+    st.download_button("Metrics so far (CSV)" if run.active else "Metrics (CSV)", metrics_csv(store(), [run.id]),
+                       file_name=f"{run.id}-metrics.csv", mime="text/csv", icon=":material/download:",
+                       key="monitor.csv", help="every logged value of this run, one row each — the same file as "
+                                               "`python -m sslcore export RUN --metrics csv`")
 st.caption(f"{cfg.method.name} · {cfg.data.dataset} ({cfg.data.image_size} px) · backbone {cfg.method.backbone} · "
            f"{cfg.optim.epochs} epochs × batch {cfg.optim.batch_size} · lr {cfg.optim.lr:g} · augment "
            f"{cfg.augment.preset} × {cfg.augment.strength:g} · projector {cfg.method.projector_dim} · seed {cfg.seed}"
