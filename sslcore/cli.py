@@ -19,6 +19,7 @@ TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("method", str, "SSL method (see `methods`)"), ("dataset", str, "dataset (see `datasets`)"),
     ("data_root", str, "folder with cifar10/stl10 files or an image folder"),
     ("download", "flag", "download cifar10/stl10 into --data-root (never done otherwise)"),
+    ("train_split", str, "split to train on (stl10: train+unlabeled pre-trains on all 105k images)"),
     ("backbone", str, "convnet | resnet18_cifar | resnet18 | resnet34 | resnet50"),
     ("epochs", int, "training epochs"), ("batch_size", int, "pairs per step"), ("lr", float, "peak learning rate"),
     ("optimizer", str, "sgd | adam | adamw | lars | lamb"), ("weight_decay", float, "weight decay"),

@@ -24,6 +24,7 @@ class DataConfig:
     train_size: int | None = None    # generated datasets: how many images; others: an optional subset
     test_size: int | None = None
     download: bool = False           # cifar10 / stl10 only, and only when asked
+    train_split: str = "train"       # the split training draws from: stl10 "train+unlabeled" pre-trains on 105k
 
 
 @dataclass
@@ -146,6 +147,10 @@ class RunConfig:
 
         d, a, m, o, lg = self.data, self.augment, self.method, self.optim, self.log
         _choice("dataset", d.dataset, data.DATASETS)
+        train_splits = [s for s in data.DATASETS[d.dataset].splits if s != "test"]
+        if d.train_split not in train_splits:
+            raise ConfigError(f"train_split: dataset {d.dataset} has no training split {str(d.train_split)!r}; "
+                              f"choose one of: {', '.join(train_splits)}")
         _choice("method", m.name, methods.METHODS)
         _choice("backbone", m.backbone, backbones.BACKBONES)
         _choice("augment", a.preset, augment.PRESETS)
@@ -205,6 +210,7 @@ CONFIG_MAX_BYTES = 1 << 20
 # Flat option name (CLI flag / form field) → (section, field). The CLI derives its flags from this table.
 FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "dataset": ("data", "dataset"), "data_root": ("data", "root"), "image_size": ("data", "image_size"),
+    "train_split": ("data", "train_split"),
     "train_size": ("data", "train_size"), "test_size": ("data", "test_size"), "download": ("data", "download"),
     "augment": ("augment", "preset"), "strength": ("augment", "strength"), "overrides": ("augment", "overrides"),
     "method": ("method", "name"), "backbone": ("method", "backbone"), "projector_dim": ("method", "projector_dim"),

@@ -114,7 +114,7 @@ class Trainer:
         d = cfg.data
         if train_set is None:   # refuse a set that cannot fit before decoding it (preflight.py)
             preflight.check_memory(cfg, preflight.training_images(cfg))
-        self.train_set = train_set or load_dataset(d.dataset, "train", root=d.root, image_size=d.image_size,
+        self.train_set = train_set or load_dataset(d.dataset, d.train_split, root=d.root, image_size=d.image_size,
                                                    size=d.train_size, download=d.download, seed=cfg.seed)
         if self.train_set.images.shape[-1] != d.image_size:
             raise ConfigError(f"image_size: the dataset has {self.train_set.images.shape[-1]} px images, "

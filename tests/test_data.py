@@ -325,6 +325,25 @@ def test_stl10_fake_files(tmp_path, no_md5):
     assert np.array_equal(te.images.numpy(), fake["test"][0]) and te.labels.tolist() == fake["test"][1].tolist()
     un = load_dataset("stl10", "unlabeled", root=str(tmp_path), image_size=32)
     assert un.images.shape == (3, 3, 32, 32) and un.labels.tolist() == [-1, -1, -1] and un.split == "unlabeled"
+    both = load_dataset("stl10", "train+unlabeled", root=str(tmp_path))      # pre-training: labelled, then not
+    assert len(both) == 5 + 3 and both.labels.tolist() == fake["train"][1].tolist() + [-1, -1, -1]
+    assert np.array_equal(both.images[5:].numpy(), fake["unlabeled"][0]) and both.split == "train+unlabeled"
+
+
+def test_training_draws_from_stl10_train_plus_unlabeled(tmp_path, no_md5):
+    from sslcore.config import RunConfig
+    from sslcore.train import Trainer
+
+    _fake_stl10(tmp_path, n_train=6, n_unlabeled=10)
+    cfg = RunConfig().replace(dataset="stl10", data_root=str(tmp_path), train_split="train+unlabeled", image_size=16,
+                              epochs=1, batch_size=8, projector_dim=32, method="simclr")
+    t = Trainer(cfg)
+    assert len(t.train_set) == 16 and (t.train_set.labels == -1).sum() == 10
+    assert t.fit()["status"] == "finished"
+    with pytest.raises(ConfigError) as e:
+        RunConfig().replace(train_split="train+unlabeled").validate()
+    assert _one_line_error(e) == ("train_split: dataset shapes has no training split 'train+unlabeled'; "
+                                  "choose one of: train")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Datasets
             for a convnet that has learnt to ignore colour and position.
 ``digits``  (embedded) scikit-learn's 8×8 digits, upscaled, coloured and pasted at a random place on a larger canvas.
 ``cifar10`` torchvision's CIFAR-10 from ``root`` (``<root>/cifar-10-batches-py``).
-``stl10``   torchvision's STL-10 from ``root`` (``<root>/stl10_binary``); the ``unlabeled`` split has labels −1.
+``stl10``   torchvision's STL-10 from ``root`` (``<root>/stl10_binary``); the ``unlabeled`` split has labels −1,
+            ``train+unlabeled`` is the 5k labelled images followed by the 100k unlabeled ones (for pre-training).
 ``folder``  any ImageFolder tree: ``<root>/<class>/<image>`` (seeded 80/20 split) or ``<root>/train/<class>/…`` with
             ``<root>/val/…`` or ``<root>/test/…``. Images are resized so the shorter side is ``image_size`` and then
             centre-cropped to a square (the aspect ratio is kept; the borders of non-square images are cut off).

@@ -25,8 +25,9 @@ DATASETS: dict[str, DatasetInfo] = {
         "cifar10", "CIFAR-10: 60k 32 px photos in 10 classes (needs --data-root, or --download)",
         ("train", "test"), False, False, 32),
     "stl10": DatasetInfo(
-        "stl10", "STL-10: 96 px photos, 10 classes, 5k labelled + 100k unlabeled (needs --data-root, or --download)",
-        ("train", "test", "unlabeled"), False, False, 96),
+        "stl10", "STL-10: 96 px photos, 10 classes, 5k labelled + 100k unlabeled (needs --data-root, or --download); "
+        "pre-train on 'train+unlabeled' (label −1 on the unlabeled images)",
+        ("train", "test", "unlabeled", "train+unlabeled"), False, False, 96),
     "folder": DatasetInfo(
         "folder", "your own images: --data-root DIR with one subfolder per class (optionally under train/ and "
         "val/ or test/)", ("train", "test"), False, False, 64),
