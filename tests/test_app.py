@@ -373,3 +373,13 @@ def test_embeddings_of_a_run_without_checkpoint_says_so(tmp_path, use_runs):
 
 
 # Compare's page tests (runs table, selection in the address, overlaid curves, verdict): tests/test_compare.py
+
+
+def test_monitor_offers_the_metrics_as_csv(tmp_path, use_runs):
+    from test_compare import add_run
+
+    store = RunStore(use_runs(tmp_path / "runs"))
+    run_id = add_run(store, "simclr", "a run", loss=5, shape=0.5, background=0.5)
+    at = open_page("monitor", {"run": run_id})
+    no_exception(at)
+    assert [b.proto.label for b in at.get("download_button")] == ["Metrics (CSV)"]
