@@ -78,6 +78,10 @@ PRESETS: dict[str, tuple[ViewRecipe, ViewRecipe]] = {
     # Keras Barlow Twins example: crop 75–100 % of the side (56–100 % of the area), jitter 0.8/0.6/0.6/0.2.
     "keras_barlow": (ViewRecipe(crop_scale_min=0.5625, brightness=0.8, contrast=0.6, saturation=0.6, hue=0.2,
                                 blur_p=0.2, solarize_p=0.2),) * 2,
+    # Keras SimCLR example's contrastive (strong) augmentation: min area 0.25, brightness 0.6, colour jitter 0.2,
+    # applied to every image (its RandomColorAffine has no probability), mapped onto ColorJitter as "weak" is.
+    "keras_simclr": (ViewRecipe(crop_scale_min=0.25, jitter_p=1.0, brightness=0.6, contrast=0.2, saturation=0.2,
+                                hue=0.2 / 4, gray_p=0.0),) * 2,
     # Keras SimCLR example's weak augmentation: min area 0.75, brightness 0.3, colour jitter 0.1.
     "weak": (ViewRecipe(crop_scale_min=0.75, brightness=0.3, contrast=0.1, saturation=0.1, hue=0.1 / 4,
                         gray_p=0.0),) * 2,
@@ -90,6 +94,7 @@ PRESET_SOURCES = {
     "simclr": "SimCLR (lightly's SimCLRTransform): strong colour jitter, blur 0.5 in both views",
     "byol": "BYOL: the same asymmetric pair as Barlow Twins",
     "keras_barlow": "Keras Barlow Twins example: milder crops, strong jitter, blur/solarize 0.2",
+    "keras_simclr": "Keras SimCLR example's contrastive augmentation: crops of 25–100 %, jitter on every image",
     "weak": "Keras SimCLR example's weak augmentation: large crops, light jitter",
     "none": "no augmentation: both views equal the image (the collapse / shortcut lesson)",
 }

@@ -49,6 +49,7 @@ class MethodConfig:
     queue_size: int = 4096           # MoCo
     stop_gradient: bool = True       # SimSiam: turn off to watch it collapse
     num_views: int = 2               # relational reasoning: K augmentations per image
+    focal_gamma: float = 0.0         # relational reasoning: 0 = BCE; > 0 = focal loss (reference relationnet.py: 2)
     vicreg_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # variance, invariance, covariance
 
 
@@ -145,7 +146,7 @@ class RunConfig:
         """Check every field (``caps``: the resource caps, e.g. ``limits.CLASSROOM``); return self."""
         from . import augment, backbones, data, methods
 
-        d, a, m, o, lg = self.data, self.augment, self.method, self.optim, self.log
+        d, a, m, o = self.data, self.augment, self.method, self.optim
         _choice("dataset", d.dataset, data.DATASETS)
         train_splits = [s for s in data.DATASETS[d.dataset].splits if s != "test"]
         if d.train_split not in train_splits:
@@ -167,6 +168,8 @@ class RunConfig:
         augment.validate_overrides(a.overrides)
         if not isinstance(self.name, str) or len(self.name) > NAME_MAX_CHARS:
             raise ConfigError(f"name: must be text of at most {NAME_MAX_CHARS} characters")
+        if not isinstance(self.recipe, str) or len(self.recipe) > NAME_MAX_CHARS:
+            raise ConfigError(f"recipe: must be text of at most {NAME_MAX_CHARS} characters (see `recipes`)")
         if not isinstance(self.device, str) or (self.device != "auto"
                                                  and self.device.split(":")[0] not in ("cpu", "cuda", "mps")):
             raise ConfigError(f"device: must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
@@ -191,7 +194,8 @@ class RunConfig:
             _whole(name, value, *limits.RANGES[name])
         for name, value in (("lr", o.lr), ("weight_decay", o.weight_decay), ("momentum", o.momentum),
                             ("warmup_epochs", o.warmup_epochs), ("temperature", m.temperature),
-                            ("lambd", m.lambd), ("scale", m.scale), ("ema", m.momentum), ("strength", a.strength)):
+                            ("lambd", m.lambd), ("scale", m.scale), ("ema", m.momentum), ("strength", a.strength),
+                            ("focal_gamma", m.focal_gamma)):
             _real(name, value)
         if o.lr_biases is not None:
             _real("lr", o.lr_biases, "lr_biases")
@@ -217,6 +221,7 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "projector_layers": ("method", "projector_layers"), "lambd": ("method", "lambd"), "scale": ("method", "scale"),
     "temperature": ("method", "temperature"), "ema": ("method", "momentum"), "queue_size": ("method", "queue_size"),
     "stop_gradient": ("method", "stop_gradient"), "num_views": ("method", "num_views"),
+    "focal_gamma": ("method", "focal_gamma"),
     "optimizer": ("optim", "optimizer"), "lr": ("optim", "lr"), "lr_biases": ("optim", "lr_biases"),
     "weight_decay": ("optim", "weight_decay"),
     "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "warmup_epochs": ("optim", "warmup_epochs"),

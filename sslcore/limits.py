@@ -33,7 +33,7 @@ CLASSROOM = Limits(epochs=20, batch_size=512, image_size=64, projector_dim=4096,
 RANGES: dict[str, tuple[float, float]] = {
     "lr": (0.0, 100.0), "weight_decay": (0.0, 10.0), "momentum": (0.0, 1.0), "warmup_epochs": (0.0, 100_000.0),
     "temperature": (0.0, 100.0), "lambd": (0.0, 1_000.0), "scale": (0.0, 10_000.0), "ema": (0.0, 1.0),
-    "strength": (0.0, 3.0), "vicreg_weights": (0.0, 10_000.0),
+    "strength": (0.0, 3.0), "vicreg_weights": (0.0, 10_000.0), "focal_gamma": (0.0, 10.0),
     "projector_layers": (1, 16), "queue_size": (1, 1_000_000), "num_views": (2, 16), "nproc": (1, 64),
     "seed": (0, 2**32 - 1), "train_size": (1, 10_000_000), "test_size": (1, 10_000_000),
     "log_every": (1, 1_000_000), "snapshot_every": (1, 1_000_000), "snapshot_size": (1, 128),

@@ -8,6 +8,9 @@ K augmentations of every image go through the backbone; a relation head scores c
         negatives: cat(f_a[i], roll(f_b, shift)[i])         (another image)   → target 0
         shift = 1, 2, … (one more per pair, wrapping back to 1 before it reaches the batch size)
     loss = BCE-with-logits(relation_head(pairs), targets)
+         or, with focal_gamma γ > 0, the focal loss of relationnet.py: mean of 0.5 · (1 − p_t)^γ · BCE   (α = 0.5)
+
+Pairs are aggregated by concatenation (the reference's default ``cat``; K = 4 in its essential script).
 
 Distributed: the rolled partners are taken from the batch gathered from all ranks, so the negatives are the same
 pairs as in one process on the global batch; each rank scores the pairs of its own images.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import sigmoid_focal_loss
 
 from .. import dist
 from .base import Method, StepOutput
@@ -56,8 +60,11 @@ class RelationalReasoning(Method):
                     shift = 1                                       # never roll back onto the positive pair
         scores = self.relation_head(torch.cat(pairs)).squeeze(1)
         targets = torch.cat(targets)
-        loss = F.binary_cross_entropy_with_logits(scores, targets)
+        if self.cfg.focal_gamma > 0:
+            loss = sigmoid_focal_loss(scores, targets, alpha=0.5, gamma=self.cfg.focal_gamma, reduction="mean")
+        else:
+            loss = F.binary_cross_entropy_with_logits(scores, targets)
         with torch.no_grad():
             accuracy = ((scores > 0).float() == targets).float().mean().item()
-        return StepOutput(loss=loss, terms={"bce": loss.item()}, z1=feats[0].detach(), z2=feats[1].detach(),
+        return StepOutput(loss=loss, terms={"focal" if self.cfg.focal_gamma > 0 else "bce": loss.item()}, z1=feats[0].detach(), z2=feats[1].detach(),
                           metrics={"relation_accuracy": accuracy})
