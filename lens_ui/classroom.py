@@ -288,7 +288,8 @@ def data_sources(runs_root: Path | None = None) -> dict[str, DataSource]:
         sources[name] = DataSource(dataset, path, "teacher")
     uploads = runs_root / UPLOADS
     for folder in sorted(uploads.iterdir()) if uploads.is_dir() else []:
-        if folder.is_dir() and DATASET_NAME.fullmatch(folder.name) and folder.name not in sources:
+        if (folder.is_dir() and not folder.is_symlink() and DATASET_NAME.fullmatch(folder.name)
+                and folder.name not in sources):
             sources[folder.name] = DataSource("folder", str(folder), "upload")
     return sources
 

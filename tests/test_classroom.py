@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lens_ui.classroom import parse_settings
-from lens_ui.text import plain
+from lens_ui.text import WORD_JOINER, plain
 from sslcore import runs as runs_module
 from sslcore.config import RunConfig
 from sslcore.errors import ConfigError
@@ -76,7 +76,7 @@ def texts(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(parts))
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(parts)).replace(WORD_JOINER, "")
 
 
 def launch(at: AppTest) -> AppTest:
@@ -112,12 +112,14 @@ def unescaped(markdown: str) -> str:
     return re.sub(r"\\[!-/:-@\[-`{-~]", "", markdown)
 
 
-@pytest.mark.parametrize("payload", [IMAGE_PAYLOAD, HTML_PAYLOAD, LINK_PAYLOAD, ":red[x] $x$ www.a.com\n# h"])
+@pytest.mark.parametrize("payload", [IMAGE_PAYLOAD, HTML_PAYLOAD, LINK_PAYLOAD,
+                                     ":red[x] $x$ www.a.com WWW.B.ORG me@host.org\n# h"])
 def test_plain_leaves_nothing_for_markdown_to_act_on(payload):
     out = plain(payload)
     assert "\n" not in out
     assert not re.search(r"[!-/:-@\[-`{-~]", unescaped(out))  # every punctuation character is escaped
-    assert re.sub(r"\\(.)", r"\1", out) == " ".join(payload.split())  # and reads exactly as typed
+    assert re.sub(r"\\(.)", r"\1", out).replace(WORD_JOINER, "") == " ".join(payload.split())  # reads as typed
+    assert not re.search(r"https?://|www\.|\w@\w", re.sub(r"\\(.)", r"\1", out))  # no autolink literal left
 
 
 # ---------------------------------------------------------------------------------------------------------------
