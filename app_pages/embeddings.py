@@ -84,7 +84,8 @@ with c2:
         st.session_state["emb.step"] = emb_steps[-1] if emb_steps else all_steps[-1]
     step = st.selectbox("Checkpoint step", all_steps, key="emb.step",
                         format_func=lambda x: f"step {x}" + (" · evaluated" if x in emb_steps else ""),
-                        help="every epoch's checkpoint; the evaluated ones have an embedding")
+                        help="the checkpoints kept (by default the last two, every fifth epoch's and the final "
+                             "one) and the evaluated steps, which have an embedding")
 
 
 @guarded("Following background work")

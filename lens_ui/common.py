@@ -20,6 +20,7 @@ from lens_ui import classroom
 from lens_ui.live_cache import upkeep
 from lens_ui.text import plain
 from sslcore.config import ConfigError
+from sslcore.errors import StoreError
 from sslcore.runs import RunInfo, RunNotFound, RunStore, default_runs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ STATUS_HELP = {
 
 # Page files, so pages can link to one another with st.page_link / st.switch_page.
 PAGES = {name: f"app_pages/{name}.py" for name in ("home", "augmentations", "train", "monitor", "embeddings",
-                                                    "compare")}
+                                                    "compare", "sweeps")}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,8 +74,16 @@ def _store_for(path: str) -> RunStore:
 
 
 def store() -> RunStore:
-    """The run store of the current runs folder, one per folder and process (``st.cache_resource``)."""
-    return _store_for(str(runs_dir()))
+    """The run store of the current runs folder, one per folder and process (``st.cache_resource``). What its
+    self-repair did (a deleted or damaged runs.sqlite rebuilt from the run folders) and a read-only folder are
+    said once per session, in one line."""
+    s = _store_for(str(runs_dir()))
+    for key, message in (("repair", s.repair_message), ("read_only", s.read_only and f"{s.root} is read-only: "
+                                                          "runs are shown as last written; nothing can be started")):
+        if message and st.session_state.get(f"store.said.{key}") != message:
+            st.session_state[f"store.said.{key}"] = message
+            st.toast(plain(message), icon="🛠️" if key == "repair" else "🔒")
+    return s
 
 
 def runs_or_stop(message: str, *, at_least: int = 1) -> list[RunInfo]:
@@ -126,7 +135,7 @@ def sidebar() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------------------------
-EXPECTED_ERRORS = (ConfigError, RunNotFound, FileNotFoundError)
+EXPECTED_ERRORS = (ConfigError, RunNotFound, FileNotFoundError, StoreError)
 
 
 def show_error(e: BaseException, what: str = "") -> None:
@@ -197,9 +206,12 @@ def format_time(t: float | None) -> str:
 
 def _default_run(runs: list[RunInfo], prefer: str | None) -> str:
     if prefer == "active":
-        for r in runs:
-            if r.active:
-                return r.id
+        # The run training now, else the next one the queue starts (the oldest queued; runs come newest first):
+        # after launching a lesson that is its first run, not its last.
+        running = [r for r in runs if r.status == "running"]
+        queued = [r for r in runs if r.active]
+        if running or queued:
+            return (running[:1] or queued[-1:])[0].id
     if prefer == "finished":
         for r in runs:
             if r.status == "finished":

@@ -99,14 +99,16 @@ def open_index(store: RunStore) -> str | None:
             raise StoreError(_fault_message(store, e)) from None
         damage = f"was damaged ({e}); kept as {_quarantine(store)}"
         _create_schema(store, SCHEMA)
-    if store.read_only and was_there and damage is None:
+    empty = was_there and not store._conn().execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+    if was_there and damage is None and not empty:
         return None
-    if was_there and damage is None:
+    if store.read_only and was_there and not empty:
         return None
     report = rebuild(store)
     if not report.runs and damage is None:
         return None   # a new store
-    return f"runs.sqlite {damage or 'was missing'}: {report}"
+    # "empty": a file SQLite reads as a new database (truncated, zeroed) while run folders exist
+    return f"runs.sqlite {damage or ('was empty' if was_there else 'was missing')}: {report}"
 
 
 def _create_schema(store: RunStore, schema: str) -> None:
