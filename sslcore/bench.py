@@ -184,6 +184,58 @@ def bench_time_to_insight(cfg: RunConfig) -> dict:
                          f"class {rnd['class']:.1%}", "ratio": seconds / 120, "goal": "≤ 120 s (ratio ≤ 1)"}
 
 
+def bench_folder_decode(n: int, image_size: int = 64) -> list[dict]:
+    """A folder of n generated 500×375 JPEG photos (q 90): our first load (thread pool, JPEG draft, into the decode
+    cache) vs torchvision's ImageFolder + DataLoader(num_workers=2) resizing to the same size; then our cached load."""
+    import os
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from .data import decode_cache
+    from .data.folders import _list_images, _open_rgb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        y, x = np.mgrid[0:375, 0:500].astype(np.float32)
+        for i in range(n):                               # noisy gradients: JPEG-sized like photos, not flat colour
+            a = rng.uniform(0, 2 * np.pi)
+            g = (np.cos(a) * x + np.sin(a) * y) / 625
+            img = np.stack([g, 1 - g, 0.5 + 0 * g], -1) * rng.uniform(120, 230, 3)
+            img = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+            path = f"{tmp}/photos/class{i % 2}/{i:05d}.jpg"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.fromarray(img).save(path, quality=90)
+        files = _list_images(Path(tmp, "photos"))
+        old = os.environ.get("SSL_LENS_CACHE")
+        os.environ["SSL_LENS_CACHE"] = f"{tmp}/cache"
+        try:
+            start = time.perf_counter()
+            decode_cache.decode_images(files, image_size, _open_rgb)
+            t_first = time.perf_counter() - start
+            t_cached = _median_time(lambda: decode_cache.decode_images(files, image_size, _open_rgb), 3, warmup=0)
+        finally:
+            if old is None:
+                os.environ.pop("SSL_LENS_CACHE")
+            else:
+                os.environ["SSL_LENS_CACHE"] = old
+        ref = datasets.ImageFolder(f"{tmp}/photos", transform=transforms.Compose([
+            transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.PILToTensor()]))
+        start = time.perf_counter()
+        for _ in DataLoader(ref, batch_size=256, num_workers=2):
+            pass
+        t_ref = time.perf_counter() - start
+    return [{"case": f"folder first load, {n} JPEGs 500×375 → {image_size} px", "ours": f"{n / t_first:,.0f} img/s",
+             "reference": f"{n / t_ref:,.0f} img/s (torchvision ImageFolder + DataLoader, 2 workers)",
+             "ratio": t_ref / t_first, "goal": "≥ 1"},
+            {"case": f"folder cached load, {n} images at {image_size} px", "ours": f"{t_cached:.2f} s",
+             "reference": f"{t_first:.1f} s (our first load)", "ratio": t_first / t_cached,
+             "goal": "≤ 1 s for 5,000 at 64 px"}]
+
+
 def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] = print) -> dict:
     cfg = RunConfig().replace(device=device)
     rows: list[dict] = []
@@ -192,6 +244,7 @@ def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None
         ("augmentation 96 px", lambda: bench_augmentation(96, 64 if quick else 256, 2 if quick else 3)),
         ("training step", lambda: bench_train_step(cfg, 3 if quick else 10)),
         ("kNN", lambda: bench_knn(1000, 5000, 512, 2) if quick else bench_knn(10_000, 50_000, 512, 3)),
+        ("folder decode", lambda: bench_folder_decode(200 if quick else 5000)),
     ]
     if not quick:
         cases.append(("UMAP", lambda: bench_umap(5000, 128)))
