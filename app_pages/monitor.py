@@ -12,10 +12,13 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_or_stop,
                             status_badge, store)
+from lens_ui.figures import heatmap_figure
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
 from lens_ui.live_cache import curves, run_metrics, snapshot_view
 from lens_ui.text import plain
@@ -29,6 +32,18 @@ DIAGNOSTICS_S = 5.0       # the diagnostics charts move slowly; they refresh at 
 STALLED_S = 30.0          # a run whose step has not moved for this long (queued, evaluating, stuck) ...
 STALLED_PERIOD_S = 5.0    # ... is refreshed this often until it moves again
 CHART = {"displaylogo": False}
+# Methods whose own matrix compares images (row i: view 1 of image i; column j: view 2 of image j), not dimensions.
+IMAGE_MATRICES = ("simclr", "moco")
+# Why a loss term can rise while the total falls, per method (the loss card and the curve would otherwise alarm).
+TERMS_EXPLAINED = {
+    "barlow_twins": "**Invariance** falls as the two views of each image come to agree. **Redundancy** starts near "
+                    "0 — random features are barely correlated — and *rises* as the dimensions begin to carry "
+                    "information (they first learn the same few features), until λ × redundancy pushes them apart. "
+                    "A rising redundancy term with a falling total is this trade-off, not a failure.",
+    "vicreg": "**Invariance** falls as the views agree; **covariance** often rises at first while dimensions learn "
+              "similar features, and **variance** stays near 0 while every dimension keeps its spread. Watch the "
+              "total.",
+}
 
 
 def _fmt(v: float | None, spec: str = ".4g") -> str:
@@ -107,9 +122,12 @@ def headline(run_id: str) -> None:
                 + (f" · about {format_duration(eta)} left" if eta else ""))
     m = st.columns(5)
     m[0].metric("Step", f"{info.step}", help=f"of {info.total_steps} steps")
-    loss, prev = cache.latest("loss"), cache.previous("loss", 5)
-    m[1].metric("Loss", _fmt(loss), delta=None if loss is None or prev is None else f"{loss - prev:+.3g}",
-                delta_color="inverse", help="latest logged value; the change over the last 5 logged steps")
+    loss, first = cache.latest("loss"), (cache.series("loss")[1] or [None])[0]
+    change = (loss - first) / abs(first) if loss is not None and first and math.isfinite(first) else None
+    m[1].metric("Loss", _fmt(loss), delta=None if change is None else f"{change:+.0%} since the start",
+                delta_color="inverse",
+                help="latest logged value; the change since the first logged step (green: it fell). A few steps' "
+                     "wiggles are noise of the batch: read the curve's trend, and SSL losses are not accuracies.")
     m[2].metric("Pairs / s", _fmt(pairs, ".0f"), help="training throughput: image pairs per second")
     elapsed = ((info.ended or time.time()) - info.started) if info.started else None
     m[3].metric("Elapsed", format_duration(elapsed))
@@ -139,6 +157,8 @@ def loss_and_heatmap(run_id: str) -> None:
         st.plotly_chart(curves(str(s.root), run_id, cache.last_step, shown, title="Loss and its terms",
                                smoothing=smoothing, log_y=log_y, empty_message="waiting for the first logged step…"),
                         key="monitor.loss_chart", config=CHART)
+        if with_terms and cfg.method.name in TERMS_EXPLAINED:
+            st.caption(TERMS_EXPLAINED[cfg.method.name])
     with right:
         heatmap_panel(run_id, info.active)
 
@@ -152,7 +172,10 @@ def diagnostics(run_id: str) -> None:
     verdict, why = collapse_verdict(cache.latest("embedding_std"), cache.latest("rankme"), dim,
                                     cfg.optim.batch_size)
     {"healthy": st.success, "collapsed": st.error, "dimensional": st.warning, "unknown": st.info}[verdict](
-        f"**{verdict}** — {why}")
+        f"**Collapse check: {verdict}** — {why}. This asks whether *different images* still get different "
+        "embeddings; the matrix's *diagonal* numbers above ask whether the two *views of one image* agree, which "
+        "is learned later and more slowly — a low diagonal next to a healthy check is normal early on or with "
+        "strong augmentation.")
     d = st.columns(4)
     small = {"height": 230}
     ref = (("healthy ≈ 1/√D", 1 / math.sqrt(dim)),) if dim else ()
@@ -167,8 +190,13 @@ def diagnostics(run_id: str) -> None:
     st.caption(f"Learning rate now: {_fmt(cache.latest('lr'), '.2e')} (linear warm-up, then cosine decay).")
     accs = tuple(sorted(n for n in cache.data if "accuracy" in n))
     if accs:
-        st.plotly_chart(curves(root, run_id, step, accs, title="training accuracies", height=230),
-                        key="monitor.acc", config=CHART)
+        fig = go.Figure(curves(root, run_id, step, accs, title="training accuracies", height=260))
+        fig.update_layout(xaxis_title="step", yaxis_title="fraction of the batch", margin=dict(b=40))
+        st.plotly_chart(fig, key="monitor.acc", config=CHART)
+        st.caption("Accuracies the method computes on each training batch, e.g. SimCLR's *contrastive accuracy*: "
+                   "how often a view's most similar other view in the batch is its own partner. Chance is "
+                   f"1 / (2 × batch − 1) = {1 / (2 * cfg.optim.batch_size - 1):.1%}, so low values early on still "
+                   "beat chance; they rise as the views learn to find each other.")
 
 
 def heatmap_panel(run_id: str, active: bool) -> None:
@@ -177,10 +205,16 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     kinds = {}
     if s.snapshots(run_id, "matrix") or (method is not None and method.matrix_name):
         kinds["matrix"] = method.matrix_name if method is not None and method.matrix_name else "method's matrix"
-    kinds["xcorr"] = "embeddings' cross-correlation"
-    kind = st.radio("Matrix", list(kinds), format_func=kinds.get, horizontal=True, key="monitor.kind",
-                    help="the method's own matrix, or the cross-correlation of the two views' embeddings "
-                         "(the same picture for every method)")
+    if cfg.method.name != "barlow_twins":
+        kinds["xcorr"] = "embeddings' cross-correlation"
+    # One radio per run: its options and labels change with the method, and a widget re-created under an old key
+    # after a run switch could show no option selected.
+    kind = st.radio("Matrix", list(kinds), format_func=kinds.get, horizontal=True, key=f"monitor.kind.{run_id}",
+                    index=0, help="the method's own matrix, or the cross-correlation of the two views' embeddings "
+                                  "(the same picture for every method)")
+    if cfg.method.name == "barlow_twins":
+        st.caption("Barlow Twins' matrix C *is* the cross-correlation of the two views' (batch-normalised) "
+                   "embeddings — the diagnostic every other method shows as a second picture — so it is drawn once.")
     steps = [r["step"] for r in s.snapshots(run_id, kind)]
     if not steps:
         fig, _, _ = snapshot_view(s, str(s.root), run_id, None, kind, kinds[kind])
@@ -198,15 +232,37 @@ def heatmap_panel(run_id: str, active: bool) -> None:
         step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
                                 help="drag to scrub through the snapshots taken during training")
     fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, f"{kinds[kind]} · step {step}")
+    images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
+    unit = "image" if images else "dimension"
+    if images:
+        tau = cfg.method.temperature
+        as_loss = st.toggle(f"As the loss sees it: softmax of each row at temperature {tau:g}", value=True,
+                            key="monitor.softmax",
+                            help="cosine similarities of a trained network are all high, so the raw matrix looks "
+                                 "uniformly red; the loss compares each row's entries after dividing by the "
+                                 "temperature, and then the partner (the diagonal) stands out")
+        if as_loss:
+            sims = np.asarray(s.load_snapshot(run_id, step, kind), dtype=float) / tau
+            probs = np.exp(sims - sims.max(1, keepdims=True))
+            fig = heatmap_figure(probs / probs.sum(1, keepdims=True), height=430,
+                                 title=f"softmax(similarity / {tau:g}) over each row · step {step}")
+    fig = go.Figure(fig)  # a copy: the cached figure is shared by every viewer
+    fig.update_xaxes(title=f"{unit} j (view 2)")
+    fig.update_yaxes(title=f"{unit} i (view 1)")
     st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
-    c = st.columns(4)
-    c[0].metric("diagonal", f"{ms['diag_mean']:.3f}",
-                help="mean of the diagonal: → 1 when matching dimensions agree across the two views")
-    c[1].metric("diag > 0.9", f"{ms['diag_above_0.9']:.0%}", help="share of dimensions that agree well")
-    c[2].metric("off-diag", f"{ms['offdiag_abs_mean']:.3f}",
-                help="mean |off-diagonal|: → 0 when different dimensions are decorrelated")
-    c[3].metric("off-diag max", f"{ms['offdiag_abs_max']:.3f}", help="largest |off-diagonal| value")
-    st.caption(f"Top-left {ms['shape'][0]}×{ms['shape'][1]} block of the matrix, fixed scale −1 (blue) … +1 (red).")
+    c = st.columns(2)
+    c[0].metric("diagonal mean", f"{ms['diag_mean']:.3f}",
+                help=f"mean of the diagonal: → 1 when each {unit} agrees with itself across the two views")
+    c[1].metric("diagonal > 0.9", f"{ms['diag_above_0.9']:.0%}",
+                help=f"share of {unit}s whose two views agree well (above 0.9). It measures invariance, not "
+                     "collapse: 0 % early in training or with strong augmentation is normal")
+    c = st.columns(2)
+    c[0].metric("|off-diagonal| mean", f"{ms['offdiag_abs_mean']:.3f}",
+                help=f"mean |off-diagonal|: → 0 when different {unit}s are decorrelated")
+    c[1].metric("|off-diagonal| max", f"{ms['offdiag_abs_max']:.3f}", help="largest |off-diagonal| value")
+    st.caption(f"Top-left {ms['shape'][0]}×{ms['shape'][1]} block of the matrix, fixed scale −1 (blue) … +1 (red)"
+               + (f"; row i is view 1 of image i, column j view 2 of image j, so the diagonal pairs each image "
+                  "with its own other view." if images else "."))
     st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
 
 

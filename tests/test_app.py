@@ -268,7 +268,7 @@ def test_monitor_shows_a_finished_run_and_scrubs_snapshots(finished, use_runs):
     assert at.selectbox(key="monitor.run").value == ids[0]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Step"] == "8"  # 64 images / batch 16 × 2 epochs
-    assert metrics["diagonal"] not in ("", "—")
+    assert metrics["diagonal mean"] not in ("", "—")
     assert "Loss and its terms" in titles(at)
     loss_chart = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Loss and its terms")
     assert {t["name"] for t in loss_chart["data"]} >= {"loss", "invariance", "redundancy"}
@@ -278,8 +278,9 @@ def test_monitor_shows_a_finished_run_and_scrubs_snapshots(finished, use_runs):
     slider.set_value(2).run()
     no_exception(at)
     assert any("step 2" in t for t in titles(at)) and not any("step 8" in t for t in titles(at))
-    at.radio(key="monitor.kind").set_value("xcorr").run()
-    assert any("cross-correlation" in t and "embeddings" in t for t in titles(at))
+    # Barlow Twins' C is the embeddings' cross-correlation: one picture, and the page says why
+    assert at.radio(key=f"monitor.kind.{ids[0]}").options == ["cross-correlation C"]
+    assert "*is* the cross-correlation" in texts(at)
     at.slider(key="monitor.smoothing").set_value(0.0).run()
     no_exception(at)
     assert "healthy" in texts(at) or "collapsed" in texts(at) or "dimensional" in texts(at)
