@@ -102,6 +102,7 @@ config |= {"name": st.column_config.TextColumn("run", pinned=True, width="medium
            DIFFERS + "final loss": st.column_config.NumberColumn(DIFFERS + "final loss", format="%.4g")}
 # A new link, filter or column set is a new table, which starts from the current choice (selection_default).
 table_key = f"compare.table.{st.session_state['compare.generation']}.{hash((search, tuple(statuses), tuple(columns)))}"
+st.session_state["compare.table_key"] = table_key   # where the table's selection lives (tests set it there)
 event = st.dataframe(table.style.apply(_highlight, axis=None), key=table_key, on_select="rerun",
                      selection_mode="multi-row", selection_default={"selection": {"rows": positions}},
                      hide_index=True, column_config=config, width="stretch")

@@ -110,6 +110,19 @@ def test_selection_from_the_address_draws_overlaid_curves_with_one_colour_per_ru
         assert spec["data"][0].get("showscale", True) is not False        # each its own colour scale
 
 
+def test_ticking_rows_in_the_table_sets_the_comparison_and_the_address(lesson):
+    store, (bt, sc, other) = lesson
+    at = open_compare({"runs": f"{bt},{sc}"})
+    names = list(at.dataframe[0].value["name"])
+    rows = [names.index("BT on shapes"), names.index("a byol run")]   # untick SimCLR, tick the byol run
+    at.session_state[at.session_state["compare.table_key"]] = {"selection": {"rows": rows, "columns": []}}
+    at.run()
+    assert not at.exception
+    assert address(at) == f"{bt},{other}"
+    heatmaps = [title(s) for s in specs(at) if s["data"] and s["data"][0]["type"] == "heatmap"]
+    assert ["BT on shapes" in heatmaps[0], "a byol run" in heatmaps[1]] == [True, True]
+
+
 def test_verdict_names_who_learned_the_shape_and_who_the_background(lesson):
     store, (bt, sc, other) = lesson
     at = open_compare({"runs": f"{bt},{sc}"})
