@@ -70,9 +70,11 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
         fig.add_hline(y=value, line=dict(dash="dash", color="#888", width=1), annotation_text=label,
                       annotation_position="top left")
     small = height < 300
-    legend = (dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0) if small else
+    # A small chart's legend goes below its tick labels (a legend at y −0.12 sat on them), with room made for it.
+    legend = (dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0) if small else
               dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, hovermode="x unified", legend=legend,
+    margin = _MARGIN | {"b": 55} if small and len(series) > 1 else _MARGIN
+    fig.update_layout(title=title, height=height, margin=margin, hovermode="x unified", legend=legend,
                       showlegend=len(series) > 1, xaxis_title=None if small else x_title, yaxis_title=y_title)
     if log_y:
         fig.update_yaxes(type="log")

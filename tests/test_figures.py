@@ -41,3 +41,12 @@ def test_three_columns_make_a_3d_scatter_with_row_indices():
     assert {t.type for t in fig.data} == {"scatter3d"}
     assert sorted(int(r) for t in fig.data[:2] for r in t.customdata) == list(range(20))
     assert list(fig.data[-1].customdata) == [0, 3]
+
+
+def test_a_small_chart_keeps_its_legend_below_the_tick_labels():
+    from lens_ui.figures import curves_figure
+
+    fig = curves_figure({"alignment": ([1, 2, 3], [1, 0.5, 0.2]), "uniformity": ([1, 2, 3], [-1, -2, -3])},
+                        height=230)
+    assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y <= -0.2
+    assert fig.layout.margin.b >= 50
