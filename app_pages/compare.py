@@ -17,6 +17,7 @@ from lens_ui.figures import NAMED_COLOURS, heatmap_figure, matrix_stats, scatter
 from lens_ui.overlay import SCALES, X_AXES, auto_scale, curve, overlay_figure, run_colours, safe_label
 from lens_ui.runs_table import (DIFFERS, class_verdict, differing_columns, filter_runs, mark_differences, run_row,
                                 runs_frame)
+from lens_ui.tables import compare_table, protocol_label
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
@@ -135,6 +136,24 @@ st.caption("Colours, in this order: " + ", ".join(f"{plain(r.name)} {colours[r.i
 verdict = class_verdict(frame, chosen)
 if verdict:
     st.success(plain(verdict), icon="🎓")
+with st.expander("Probe accuracies next to the baselines, and how they were measured"):
+    entries = []
+    for r in picked:
+        with guard(f"Results of {r.id}"):
+            entries.append((r.name, cached.latest_results(r.id)))
+    probes = compare_table(entries)
+    if probes.empty or all(res is None for _, res in entries):
+        st.info("No evaluations yet: finished runs are evaluated automatically when training ends.", icon="⏳")
+    else:
+        probes = probes.reset_index()
+        probes["step"] = [str(int(v)) if v == v and v is not None else "" for v in probes["step"]]
+        columns = {c: st.column_config.NumberColumn(c, format="percent", width="small")
+                   for c in probes.columns if c not in ("run", "step")}
+        columns["run"] = st.column_config.TextColumn("run", pinned=True, width="large")
+        st.dataframe(probes, hide_index=True, width="stretch", column_config=columns)
+        for label, res in entries:
+            if res:
+                st.caption(f"**{plain(label)}** — {plain(protocol_label(res))}")
 
 # ---- metric curves, overlaid ----
 st.subheader("Metrics, overlaid")
