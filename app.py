@@ -29,6 +29,7 @@ pages = [
     st.Page("app_pages/monitor.py", title="Monitor", icon="📈"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon="🗺️"),
     st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("app_pages/sweeps.py", title="Sweeps", icon="📉"),
 ]
 if room.on:
     pages.append(st.Page("app_pages/leaderboard.py", title="Class", icon="🏆"))

@@ -1,18 +1,20 @@
 """Train: lesson presets, a run form validated field by field, and the table of runs with cancel / resume."""
 from __future__ import annotations
 
+import statistics
 import time
 
 import streamlit as st
 
 from lens_ui import classroom, upload
 from lens_ui.common import (PAGES, STATUS_HELP, STATUS_ICONS, asset, format_duration, format_time, guard, guarded,
-                            lessons, run_label, store)
+                            run_label, store)
 from lens_ui.text import plain
 from sslcore.augment import PRESET_SOURCES, PRESETS
 from sslcore.backbones import BACKBONES
 from sslcore.config import ConfigError, RunConfig
 from sslcore.data import DATASETS
+from sslcore.lessons import Lesson, launch as launch_lesson_runs, load_lessons, load_record, measure, summary
 from sslcore.methods import METHODS
 from sslcore.train import resolve_device
 
@@ -67,17 +69,33 @@ def _fill_form(fields: dict) -> None:
     st.session_state[_k("overrides")] = {}
 
 
-def _launch_lesson(lesson: dict) -> None:
-    """Callback: launch every run of a lesson (they queue and run one after another)."""
-    ids, errors = [], []
-    for run in lesson["runs"]:
-        fields = DEFAULTS | {"name": f"{lesson['title'].split(' (')[0]}: {run['label']}"} | run["fields"]
-        try:
-            cfg = _config(fields)
-            ids.append(classroom.launch(cfg, store()))
-        except Exception as e:  # noqa: BLE001 — reported below the button
-            errors.append(f"{run['label']}: {e}")
-    st.session_state["train.launched"] = {"ids": ids, "title": lesson["title"], "errors": errors}
+def _launch_lesson(lesson: Lesson) -> None:
+    """Callback: queue every run of a lesson (they run one after another); a run with the same configuration
+    already in the store (finished, running or queued) is reused, not trained again."""
+    try:
+        record = launch_lesson_runs(lesson, store(), seed=int(st.session_state.get("train.lesson_seed", 0)),
+                                    launcher=classroom.launch)
+        ids, errors = list(dict.fromkeys(record["runs"].values())), []
+    except Exception as e:  # noqa: BLE001 — reported below the button
+        ids, errors = [], [str(e)]
+    st.session_state["train.launched"] = {"ids": ids, "title": lesson.title, "errors": errors,
+                                          "sweep": lesson.id if lesson.sweep else None}
+
+
+def _last_measured(lesson: Lesson) -> None:
+    """The claims of the lesson's last launch in this runs folder, checked against what its runs recorded."""
+    record = load_record(store(), lesson.id)
+    if record is None:
+        st.caption("Not measured in this runs folder yet: launch it, or run `python -m sslcore lessons verify "
+                   f"{lesson.id}`. LESSONS.md has the figures measured when the lesson was written.")
+        return
+    claims = measure(lesson, store(), record)
+    st.markdown(f"**Last measured** (seed {record['seed']}, launched {format_time(record['launched'])}): "
+                f"{summary(claims)}")
+    for c in claims:
+        icon = "✅" if c["held"] else "❌" if c["held"] is False else "⏳"
+        numbers = f"{c['left']:.3g} vs {c['right']:.3g}" if c["held"] is not None else c["pending"]
+        st.caption(f"{icon} {plain(c['says'])} — {plain(numbers)}")
 
 
 def _config(fields: dict) -> RunConfig:
@@ -118,21 +136,25 @@ st.session_state.setdefault(_k("overrides"), {})
 
 # ---- lessons ----
 st.subheader("Lessons")
-all_lessons = lessons()
-titles = {lesson["id"]: lesson for lesson in all_lessons}
-lesson = titles[st.selectbox("Pick a lesson", list(titles), format_func=lambda i: titles[i]["title"],
+titles = {lesson.id: lesson for lesson in load_lessons()}
+lesson = titles[st.selectbox("Pick a lesson", list(titles), format_func=lambda i: titles[i].title,
                              key="train.lesson")]
 lc1, lc2 = st.columns([3, 1])
 with lc1:
-    st.markdown(lesson["summary"])
-    st.markdown(f"**What to watch:** {lesson['watch']}")
-    st.caption("Runs: " + " · ".join(f"**{r['label']}** (" + ", ".join(f"{k}={v}" for k, v in r["fields"].items())
-                                     + ")" for r in lesson["runs"]))
+    st.markdown(lesson.summary)
+    st.markdown(f"**What to watch:** {lesson.watch}")
+    with guard("Reading the lesson's last result"):
+        _last_measured(lesson)
+    st.caption("Runs: " + " · ".join(f"**{r.label}** (" + ", ".join(f"{k}={v}" for k, v in r.fields.items())
+                                     + ")" for r in lesson.runs))
 with lc2:
-    n = len(lesson["runs"])
-    st.button(f"🚀 Launch this lesson ({n} run{'s' if n > 1 else ''})", on_click=_launch_lesson, args=(lesson,),
+    n, what = len(lesson.runs), "sweep" if lesson.sweep else "lesson"
+    st.number_input("Seed", min_value=0, step=1, key="train.lesson_seed", help="seed of every run of the lesson")
+    st.button(f"🚀 Launch this {what} ({n} run{'s' if n > 1 else ''})", on_click=_launch_lesson, args=(lesson,),
               type="primary", width="stretch", key="train.launch_lesson")
-    st.button("✏️ Load its first run into the form", on_click=_fill_form, args=(lesson["runs"][0]["fields"],),
+    if lesson.sweep:
+        st.page_link(PAGES["sweeps"], label="See the sweep's plot", icon="📉", query_params={"sweep": lesson.id})
+    st.button("✏️ Load its first run into the form", on_click=_fill_form, args=(lesson.runs[0].fields,),
               width="stretch", key="train.load_lesson")
 
 launched = st.session_state.get("train.launched")
@@ -145,7 +167,10 @@ if launched:
         l1, l2, _ = st.columns([1, 1, 2])
         l1.page_link(PAGES["monitor"], label="Monitor the first run", icon="📈",
                      query_params={"run": launched["ids"][0]})
-        if len(launched["ids"]) > 1:
+        if launched.get("sweep"):
+            l2.page_link(PAGES["sweeps"], label="See the sweep's plot", icon="📉",
+                         query_params={"sweep": launched["sweep"]})
+        elif len(launched["ids"]) > 1:
             l2.page_link(PAGES["compare"], label="Compare these runs", icon="⚖️",
                          query_params={"runs": ",".join(launched["ids"])})
 
@@ -154,11 +179,49 @@ st.subheader("Your own run")
 slots: dict[str, st.delta_generator.DeltaGenerator] = {}
 
 
+labels: dict[str, str] = {}
+# Peak learning rates of the reference recipes (REFERENCE.md: Adam/AdamW ~1e-3, SGD ~0.03-0.5, LARS 0.2-4.8 scaled
+# by batch/256), widened about 10x either way: outside these a run usually diverges or barely moves.
+PLAUSIBLE_LR = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "lamb": (1e-4, 5e-2), "sgd": (1e-3, 2.0),
+                "lars": (1e-2, 10.0)}
+
+
 def field(container, name: str, widget, *args, **kwargs):
     """Draw one form widget bound to ``train.<name>`` with an empty slot beneath it for its error message."""
     value = getattr(container, widget)(*args, key=_k(name), **kwargs)
+    labels[name] = args[0]
     slots[name] = container.empty()
     return value
+
+
+def in_form_words(error: ConfigError) -> str:
+    """The error with its leading field name ("batch_size: …") replaced by the form's label ("Batch size: …")."""
+    text = str(error)
+    head, sep, rest = text.partition(":")
+    label = labels.get(_field_of(error))
+    return f"{label}:{rest}" if sep and label and " " not in head.strip() else text
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def measured_speed(root: str, method: str, dataset: str, backbone: str, image_size: int) -> tuple[float, int] | None:
+    """(median pairs/s, how many runs) over the last ≤ 5 finished runs of this method, dataset, backbone and image
+    size in the runs folder — each run's speed is the median of its last 20 logged steps."""
+    s, speeds = store(), []
+    for r in s.list_runs():
+        if len(speeds) >= 5:
+            break
+        if r.status != "finished" or r.method != method or r.dataset != dataset:
+            continue
+        try:
+            c = s.config(r.id)
+        except Exception:  # noqa: BLE001 — a run without a readable config says nothing about speed
+            continue
+        if c.method.backbone != backbone or c.data.image_size != image_size:
+            continue
+        values = s.metrics(r.id, since_step=max(0, r.step - 20)).get("pairs_per_s", {}).get("value", [])
+        if values:
+            speeds.append(statistics.median(values))
+    return (statistics.median(speeds), len(speeds)) if speeds else None
 
 
 values: dict = {}
@@ -261,13 +324,27 @@ try:
 except ConfigError as e:
     error = e
     slot = slots.get(_field_of(e))
-    (slot or st).error(str(e), icon="⚠️")
+    (slot or st).error(in_form_words(e), icon="⚠️")
 
 if cfg is not None:
     steps = (cfg.data.train_size or 0) // max(cfg.optim.batch_size, 1) * cfg.optim.epochs
+    low, high = PLAUSIBLE_LR.get(cfg.optim.optimizer, (0, float("inf")))
+    if not low <= cfg.optim.lr <= high:
+        slots["lr"].warning(f"Learning rate {cfg.optim.lr:g} is {'far above' if cfg.optim.lr > high else 'far below'} "
+                            f"what {cfg.optim.optimizer} usually trains with ({low:g} … {high:g}): expect the loss "
+                            f"to {'diverge' if cfg.optim.lr > high else 'barely move'}. You can still launch it.",
+                            icon="🤔")
     if cfg.data.train_size:
+        pairs = cfg.data.train_size * cfg.optim.epochs
+        speed = measured_speed(str(store().root), cfg.method.name, cfg.data.dataset, cfg.method.backbone,
+                               cfg.data.image_size)
+        estimate = (f" Training takes about **{format_duration(pairs / speed[0])}** at {speed[0]:.0f} pairs/s, the "
+                    f"speed of your last {speed[1]} finished {cfg.method.name} run(s) like it "
+                    f"({cfg.method.backbone}, {cfg.data.image_size} px) in this runs folder; the evaluation at the "
+                    "end adds a little." if speed else
+                    " No finished run like it here yet to time it by: the Monitor shows its speed (pairs/s) live.")
         st.caption(f"{cfg.data.train_size} images × {cfg.optim.epochs} epochs at batch {cfg.optim.batch_size} = "
-                   f"**{steps} steps** ({cfg.data.train_size * cfg.optim.epochs:,} pairs).")
+                   f"**{steps} steps** ({pairs:,} pairs)." + estimate)
 b1, b2, _ = st.columns([1, 1, 3])
 go = b1.button("🚀 Launch", type="primary", disabled=cfg is None, width="stretch", key="train.launch",
                help="fix the field marked in red first" if cfg is None else "start training in the background")

@@ -205,10 +205,14 @@ def find_run(store, cfg: RunConfig) -> str | None:
     return None
 
 
-def launch(lesson: Lesson, store, *, seed: int = 0, reuse: bool = True, **launch_options: Any) -> dict[str, Any]:
+def launch(lesson: Lesson, store, *, seed: int = 0, reuse: bool = True,
+           launcher: Callable[[RunConfig, Any], str] | None = None) -> dict[str, Any]:
     """Queue every run of ``lesson`` (they start one after another) and write its launch record. Returns it.
-    ``launch_options`` go to ``runs.launch`` (the classroom's owner and per-owner cap)."""
+    ``launcher(cfg, store) -> run id`` queues one run (default ``runs.launch``; the app passes the classroom's,
+    which checks caps and sets the owner)."""
     from .runs import launch as launch_run
+
+    launcher = launcher or launch_run
 
     configs = [(run, run_config(lesson, run, seed)) for run in lesson.runs]  # all valid before any is queued
     runs, reused = {}, []
@@ -216,7 +220,7 @@ def launch(lesson: Lesson, store, *, seed: int = 0, reuse: bool = True, **launch
         existing = find_run(store, cfg) if reuse else None
         if existing:
             reused.append(run.label)
-        runs[run.label] = existing or launch_run(cfg, store, **launch_options)
+        runs[run.label] = existing or launcher(cfg, store)
     record = {"lesson": lesson.id, "title": lesson.title, "seed": seed, "launched": time.time(), "runs": runs,
               "reused": reused, "claims": None, "measured": None}
     save_record(store, record)
