@@ -60,6 +60,15 @@ def test_a_photo_folder_trains_and_evaluates_on_the_cli_defaults(tmp_path, capsy
     backbone = next(e for e in store.evals(result["id"]) if e["key"] == "backbone")
     assert backbone["protocol"]["n_test"] == 16                                   # val/ is the test split
     assert 0.5 <= backbone["results"]["knn/class"] <= 1.0
+    # Embeddings' hover thumbnails: the saved points index the folder's test images, as lens_ui/cached.py loads them
+    from sslcore.evaluate import load_embedding
+
+    emb = load_embedding(store, result["id"])
+    meta = emb["meta"]
+    thumbs = load_dataset(meta["dataset"], "test", root=meta["root"], image_size=meta["image_size"],
+                          size=meta["test_size"], seed=meta["seed"])
+    assert len(emb["indices"]) == 16 and thumbs.images[emb["indices"]].shape == (16, 3, 64, 64)
+    assert thumbs.labels[emb["indices"]].tolist() == emb["labels"].tolist()
 
 
 def test_an_explicit_batch_larger_than_the_folder_is_refused_in_one_line(tmp_path, capsys):
