@@ -172,16 +172,16 @@ def test_train_shows_validation_messages_next_to_the_field(tmp_path, use_runs):
     assert not launch.disabled
     at.number_input(key="train.epochs").set_value(0).run()
     no_exception(at)
-    assert any(str(e.value).startswith("epochs:") for e in at.error)
+    assert any(str(e.value).startswith("Epochs:") for e in at.error)  # the form's label, not the field name
     assert next(b for b in at.button if b.key == "train.launch").disabled
     at.number_input(key="train.epochs").set_value(3).run()
     assert not at.error
     at.selectbox(key="train.backbone").set_value("resnet18").run()
     at.selectbox(key="train.image_size").set_value(16).run()
-    assert any(str(e.value).startswith("image_size:") and "resnet18" in str(e.value) for e in at.error)
+    assert any(str(e.value).startswith("Image size (px):") and "resnet18" in str(e.value) for e in at.error)
     at.selectbox(key="train.backbone").set_value("convnet").run()
     at.number_input(key="train.batch_size").set_value(8000).run()
-    assert any(str(e.value).startswith("batch_size:") for e in at.error)
+    assert any(str(e.value).startswith("Batch size:") for e in at.error)
 
 
 def test_train_form_starts_from_the_engine_defaults(tmp_path, use_runs):
