@@ -74,9 +74,13 @@ search = f1.text_input("Filter", key="compare.filter", placeholder="name, id, me
                        help="shows only the runs whose name, id, method or dataset contains this text")
 statuses = f2.multiselect("Status", sorted(frame["status"].unique()), key="compare.status",
                           placeholder="every status")
+only_chosen = f3.toggle("Only the ticked runs", key="compare.only_chosen",
+                        help="the table of the comparison alone (untick a run to drop it)")
 only_differing = f3.toggle("Only columns that differ", key="compare.only_diff",
                            help="hide the settings and results that are the same for every chosen run")
 shown = filter_runs(frame, search, statuses)
+if only_chosen:
+    shown = shown[shown.index.isin(chosen)]
 differing = differing_columns(frame, chosen)
 
 columns = list(shown.columns)
@@ -102,7 +106,8 @@ config |= {"name": st.column_config.TextColumn("run", pinned=True, width="medium
            "final loss": st.column_config.NumberColumn("final loss", format="%.4g"),
            DIFFERS + "final loss": st.column_config.NumberColumn(DIFFERS + "final loss", format="%.4g")}
 # A new link, filter or column set is a new table, which starts from the current choice (selection_default).
-table_key = f"compare.table.{st.session_state['compare.generation']}.{hash((search, tuple(statuses), tuple(columns)))}"
+table_key = (f"compare.table.{st.session_state['compare.generation']}."
+             f"{hash((search, tuple(statuses), only_chosen, tuple(columns)))}")
 st.session_state["compare.table_key"] = table_key   # where the table's selection lives (tests set it there)
 event = st.dataframe(table.style.apply(_highlight, axis=None), key=table_key, on_select="rerun",
                      selection_mode="multi-row", selection_default={"selection": {"rows": positions}},

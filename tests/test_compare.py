@@ -145,6 +145,12 @@ def test_filter_narrows_the_table_and_keeps_the_choice(lesson):
     at.text_input(key="compare.filter").input("byol").run()
     assert list(at.dataframe[0].value["name"]) == ["a byol run"]
     assert address(at) == f"{bt},{sc}"
+    at.text_input(key="compare.filter").input("").run()
+    at.toggle(key="compare.only_chosen").set_value(True).run()
+    assert sorted(at.dataframe[0].value["name"]) == ["BT on shapes", "SimCLR on shapes"]
+    at.toggle(key="compare.only_diff").set_value(True).run()
+    assert "dataset" not in at.dataframe[0].value.columns and f"{DIFFERS}lr" in at.dataframe[0].value.columns
+    assert address(at) == f"{bt},{sc}"
 
 
 def test_csv_download_holds_the_chosen_runs(lesson):
