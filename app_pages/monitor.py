@@ -95,8 +95,9 @@ def _keep_pace(run_id: str, step: int, status: str) -> None:
     if not seen or seen[:2] != (run_id, step):
         st.session_state["monitor.seen"] = seen = (run_id, step, now)
     stalled = status == "queued" or now - seen[2] > STALLED_S
-    if stalled != st.session_state.get("monitor.stalled", status == "queued"):
-        st.session_state["monitor.stalled"] = stalled
+    was = st.session_state.get("monitor.stalled", status == "queued")
+    st.session_state["monitor.stalled"] = stalled
+    if stalled != was:
         st.rerun(scope="app")
 
 

@@ -121,6 +121,20 @@ def series_until(cache: MetricCache, name: str, step: int, max_points: int = MAX
 # ---------------------------------------------------------------------------------------------------------------
 # Figures, built once per (run, step, options) for every viewer
 # ---------------------------------------------------------------------------------------------------------------
+class SettledFigure(go.Figure):
+    """A figure that is finished: built once, shown many times. ``st.plotly_chart`` turns a figure into a dict on
+    every call (plotly's deep copy and base64 packing: 2.9 ms for a 600-step loss chart, 0.09 ms to encode the dict
+    itself; /tmp measurement 2026-11-25 on the busy 2-core machine); this one makes its dict once and hands it out
+    after that. Nothing may change it once settled."""
+
+    def __init__(self, figure: go.Figure):
+        super().__init__(figure)
+        self._settled = super().to_dict()
+
+    def to_dict(self) -> dict:
+        return self._settled
+
+
 # st.cache_resource, not cache_data: sessions share the figure object itself (cache_data would unpickle a copy per
 # rerun); st.plotly_chart only serialises it. Every argument is part of the key, so a new step is a new figure.
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -134,7 +148,7 @@ def curves(root: str, run_id: str, step: int, names: tuple[str, ...], *, title: 
     fig = curves_figure(series, title=title, smoothing=smoothing, log_y=log_y, height=height,
                         reference=dict(reference) or None, empty_message=empty_message)
     fig.update_layout(uirevision=run_id)  # zoom and hidden traces survive the next step's figure
-    return fig
+    return SettledFigure(fig)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -144,8 +158,10 @@ def snapshot_view(_store: RunStore, root: str, run_id: str, step: int | None, ki
     with ``step=None`` an empty heatmap that waits for the first one. ``_store`` (not hashed) is ``root``'s store."""
     BUILDS["snapshot"] += 1
     if step is None:
-        return heatmap_figure(None, title=title, empty_message="waiting for the first snapshot…"), None, None
+        return SettledFigure(heatmap_figure(None, title=title, empty_message="waiting for the first snapshot…")), \
+            None, None
     matrix = _store.load_snapshot(run_id, step, kind)
     fig = heatmap_figure(matrix, title=title, height=430)
     fig.update_layout(uirevision=f"{run_id}-{kind}")
-    return fig, matrix_stats(matrix) | {"shape": matrix.shape}, diagonal_figure(matrix, height=170)
+    return (SettledFigure(fig), matrix_stats(matrix) | {"shape": matrix.shape},
+            SettledFigure(diagonal_figure(matrix, height=170)))

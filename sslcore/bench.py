@@ -2,16 +2,21 @@
 repeated; medians and ratios. Figures, not pass/fail: BENCHMARKS.md records the last full table."""
 from __future__ import annotations
 
+import json
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .augment import TwoViewAugment
 from .config import RunConfig
+from .errors import ConfigError
 
 
 def _median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -236,22 +241,43 @@ def bench_folder_decode(n: int, image_size: int = 64) -> list[dict]:
              "goal": "≤ 1 s for 5,000 at 64 px"}]
 
 
-def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] = print) -> dict:
+def bench_live_view(window: float) -> list[dict]:
+    """What watching a run costs the run (issue 12): training pairs/s with 0, 1 (Chromium), 10 and 30 Monitor
+    viewers, the server's CPU and the Monitor lag. The harness drives the app, so it lives with the app
+    (lens_ui/live_bench.py) and runs as its own process: the engine never imports the app."""
+    out = subprocess.run([sys.executable, "-m", "lens_ui.live_bench", "--json", "--window", str(window)],
+                         cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise ConfigError(f"live view bench failed (exit {out.returncode}); its message is above")
+    return json.loads(out.stdout.strip().splitlines()[-1])["rows"]
+
+
+def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] = print,
+        case: str | None = None) -> dict:
+    """Every case (``quick``: small sizes, without the minutes-long ones), or only ``case`` (a name of CASES)."""
     cfg = RunConfig().replace(device=device)
     rows: list[dict] = []
-    cases: list[tuple[str, Callable[[], object]]] = [
-        ("augmentation 32 px", lambda: bench_augmentation(32, 256 if quick else 1024, 2 if quick else 5)),
-        ("augmentation 96 px", lambda: bench_augmentation(96, 64 if quick else 256, 2 if quick else 3)),
-        ("training step", lambda: bench_train_step(cfg, 3 if quick else 10)),
-        ("kNN", lambda: bench_knn(1000, 5000, 512, 2) if quick else bench_knn(10_000, 50_000, 512, 3)),
-        ("folder decode", lambda: bench_folder_decode(200 if quick else 5000)),
-    ]
-    if not quick:
-        cases.append(("UMAP", lambda: bench_umap(5000, 128)))
-        cases.append(("time to insight", lambda: bench_time_to_insight(cfg)))
-    for name, case in cases:
+    cases: dict[str, tuple[str, Callable[[], object]]] = {
+        "augmentation_32": ("augmentation 32 px",
+                            lambda: bench_augmentation(32, 256 if quick else 1024, 2 if quick else 5)),
+        "augmentation_96": ("augmentation 96 px",
+                            lambda: bench_augmentation(96, 64 if quick else 256, 2 if quick else 3)),
+        "training_step": ("training step", lambda: bench_train_step(cfg, 3 if quick else 10)),
+        "knn": ("kNN", lambda: bench_knn(1000, 5000, 512, 2) if quick else bench_knn(10_000, 50_000, 512, 3)),
+        "folder_decode": ("folder decode", lambda: bench_folder_decode(200 if quick else 5000)),
+        "umap": ("UMAP", lambda: bench_umap(5000, 128)),
+        "time_to_insight": ("time to insight", lambda: bench_time_to_insight(cfg)),
+        "live_view": ("live view", lambda: bench_live_view(10 if quick else 20)),
+    }
+    if case is not None:
+        if case not in cases:
+            raise ConfigError(f"case: unknown bench case {case!r}; choose one of: {', '.join(cases)}")
+        chosen = [cases[case]]
+    else:
+        chosen = [v for k, v in cases.items() if not quick or k not in ("umap", "time_to_insight", "live_view")]
+    for name, fn in chosen:
         progress(f"bench: {name} …")
-        out = case()
+        out = fn()
         rows.extend(out if isinstance(out, list) else [out])
     return {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                        f"torch {torch.__version__}", "device": device, "quick": quick, "rows": rows}

@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p = command("datasets", "list datasets, the built-in ones and those uploaded into the runs folder")
     p.add_argument("--add", metavar="ZIP", help="store a .zip of an image folder as an uploaded dataset")
+    p.add_argument("--case", help="only this case: augmentation_32, augmentation_96, training_step, knn, umap, "
+                                  "time_to_insight, live_view (what watching a run costs it)")
     p.add_argument("--name", help="--add: the dataset's name (default: the zip's name)")
     p.add_argument("--delete", metavar="NAME", help="delete an uploaded dataset")
     command("methods", "list methods, backbones and augmentation presets")
@@ -499,7 +501,8 @@ def cmd_recipes(args) -> dict:
 def cmd_bench(args) -> dict:
     from .bench import format_table, run
 
-    result = run(quick=args.quick, device=args.device, progress=lambda m: print(m, file=sys.stderr))
+    result = run(quick=args.quick, device=args.device, progress=lambda m: print(m, file=sys.stderr),
+                 case=args.case)
     if not args.json:
         print(format_table(result))
     return result

@@ -150,3 +150,24 @@ def test_reading_the_store_never_starts_a_queued_run(tmp_path, monkeypatch):
     assert started == [] and store.get(run_id).status == "queued"
     store.refresh()  # what the upkeep thread and the CLI do
     assert started == [run_id] and store.get(run_id).status == "running"
+
+
+def test_a_queued_run_is_watched_slowly_and_a_moving_one_at_the_chosen_pace(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("SSL_LENS_RUNS", str(root))
+    monkeypatch.setenv("SSL_LENS_UMAP", "manual")
+    monkeypatch.setattr("sslcore.runs.spawn_worker", lambda runs_dir, run_id: 0)
+    store = RunStore(root)
+    holder = store.create_run(tiny(), status="running")   # holds the only slot, so the next run waits
+    store.claim_foreground(holder, "cpu")
+    run_id = store.create_run(tiny())
+    at = monitor(run_id)
+    assert at.session_state["monitor.stalled"] is True
+    assert "Waiting for a free device slot" in "\n".join(str(i.value) for i in at.info)
+    store.finish(holder, "finished")
+    store.claim_foreground(run_id, "cpu")
+    log_step(store, run_id, 1)
+    at.run()
+    assert not at.exception
+    assert at.session_state["monitor.stalled"] is False and step_shown(at) == "1"
+    store.finish(run_id, "finished")
