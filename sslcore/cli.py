@@ -35,6 +35,8 @@ TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("stop_gradient", "bool", "SimSiam stop-gradient (false shows collapse)"),
     ("log_every", int, "steps between metric rows"), ("snapshot_every", int, "steps between heatmap snapshots"),
     ("eval_every", int, "epochs between automatic evaluations (0: off)"),
+    ("keep_last", int, "checkpoints kept: the last N (default 2) …"),
+    ("keep_every", int, "… plus every N-th epoch's (default 5; 0: none) and the final one"),
     ("seed", int, "random seed"), ("device", str, "auto | cpu | cuda | cuda:N | mps"), ("name", str, "run name"),
     ("nproc", int, "launch: processes (GPUs) per run, through torchrun"),
 ]
@@ -181,14 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed", choices=["umap", "pca", "none"], default="umap",
                    help="2-D embedding saved with the features (umap also saves PCA; default umap)")
     p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and random-backbone baselines")
+    p.add_argument("--finetune", action="store_true",
+                   help="fine-tuning protocol: train backbone + linear head with labels, next to the same net "
+                        "trained from scratch (with --no-baselines: without it) and the frozen linear / kNN")
+    p.add_argument("--epochs", type=int, help="--finetune: epochs (default: the run's pre-training epochs)")
+    p.add_argument("--finetune-lr", type=float, default=1e-3, help="--finetune: Adam learning rate (default 1e-3)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p = command("bench", "benchmarks against the reference way of doing the same work")
     p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p = command("datasets", "list datasets, the built-in ones and those uploaded into the runs folder")
-    p.add_argument("--add", metavar="ZIP", help="store a .zip of an image folder as an uploaded dataset")
     p.add_argument("--case", help="only this case: augmentation_32, augmentation_96, training_step, knn, umap, "
                                   "time_to_insight, live_view (what watching a run costs it)")
+    p = command("datasets", "list datasets, the built-in ones and those uploaded into the runs folder")
+    p.add_argument("--add", metavar="ZIP", help="store a .zip of an image folder as an uploaded dataset")
     p.add_argument("--name", help="--add: the dataset's name (default: the zip's name)")
     p.add_argument("--delete", metavar="NAME", help="delete an uploaded dataset")
     command("methods", "list methods, backbones and augmentation presets")
@@ -418,6 +425,21 @@ def cmd_eval(args) -> dict:
         bars[0].set_description_str(message, refresh=True)
 
     embed = {"umap": "umap", "pca": "pca", "none": False}[args.embed]
+    if args.finetune:
+        from .evaluate.finetune import finetune_run, format_finetune
+
+        try:
+            result = finetune_run(store, args.run_id, args.step, epochs=args.epochs, lr=args.finetune_lr,
+                                  baseline=not args.no_baselines, train_size=args.train_size,
+                                  test_size=args.test_size, device=args.device, progress=progress)
+        finally:
+            for bar in bars:
+                bar.close()
+        if not args.json:
+            print(format_finetune(result))
+        return result
+    if args.epochs is not None:
+        raise ConfigError("epochs: --epochs sets the fine-tuning budget; add --finetune")
     try:
         result = evaluate.evaluate_run(store, args.run_id, args.step, features=args.features, k=args.k,
                                        temperature=args.temperature, train_size=args.train_size,

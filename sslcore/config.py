@@ -229,6 +229,8 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "log_every": ("log", "log_every"), "snapshot_every": ("log", "snapshot_every"),
     "snapshot_size": ("log", "snapshot_size"), "eval_every": ("log", "eval_every"),
     "eval_at_end": ("log", "eval_at_end"), "online_probe": ("log", "online_probe"), "recipe": ("", "recipe"),
+    "checkpoint_every": ("log", "checkpoint_every"), "keep_last": ("log", "keep_last"),
+    "keep_every": ("log", "keep_every"),
     "seed": ("", "seed"), "device": ("", "device"), "name": ("", "name"), "nproc": ("", "nproc"),
 }
 

@@ -197,11 +197,14 @@ class RunStore:
         """Store a new run. With ``max_active_per_owner``, an owner who already has that many queued or running
         runs is refused (checked inside the insert's transaction, so a burst of launches cannot slip past it)."""
         cfg.validate()
+        if self.read_only:
+            raise store_repair.read_only_error(self)
         run_id = new_run_id(cfg.method.name)
         folder = self.run_dir(run_id)
-        for sub in ("checkpoints", "snapshots", "features"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(cfg.to_json())
+        with store_repair.reported_faults(self):
+            for sub in ("checkpoints", "snapshots", "features"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(cfg.to_json())
         try:
             with self._tx() as db:
                 if max_active_per_owner is not None:

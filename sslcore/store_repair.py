@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+FAULTS = (*DISK_FULL, *READ_ONLY, errno.EIO)
 TEMP_FILE = re.compile(r"\..+\.(\d+)\.tmp")          # runs._atomic_save: .<name>.<pid>.tmp
 LOW_SPACE_BYTES = 200 * 2**20   # doctor warns below this much free space
 YOUNG_FOLDER_S = 30.0
@@ -62,14 +63,22 @@ def read_only_connection(store: RunStore) -> sqlite3.Connection:
     (``immutable``: no lock or WAL index files, which a read-only folder cannot hold), or, with none to read, an
     in-memory index rebuilt from the run folders."""
     conn = getattr(store, "_read_only_conn", None)
+    if conn is not None:
+        return conn
+    uri = store.db_path.resolve().as_uri()
+    # mode=ro reads the WAL too (when its index file exists); immutable reads the main file alone.
+    for option in ("mode=ro", "immutable=1") if inode(store.db_path) is not None else ():
+        try:
+            conn = sqlite3.connect(f"{uri}?{option}", uri=True, check_same_thread=False)
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+            break
+        except sqlite3.Error:
+            conn = None
+    store._read_only_memory = conn is None
     if conn is None:
-        if inode(store.db_path) is not None:
-            conn = sqlite3.connect(f"{store.db_path.resolve().as_uri()}?immutable=1", uri=True,
-                                   check_same_thread=False)
-        else:
-            conn = sqlite3.connect(":memory:", check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        store._read_only_conn = conn
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    store._read_only_conn = conn
     return conn
 
 
@@ -99,6 +108,8 @@ def open_index(store: RunStore) -> str | None:
             raise StoreError(_fault_message(store, e)) from None
         damage = f"was damaged ({e}); kept as {_quarantine(store)}"
         _create_schema(store, SCHEMA)
+    if store.read_only and store._read_only_memory and was_there:
+        damage = "could not be read in this read-only folder; shown as rebuilt in memory"
     empty = was_there and not store._conn().execute("SELECT 1 FROM runs LIMIT 1").fetchall()
     if was_there and damage is None and not empty:
         return None
@@ -113,9 +124,8 @@ def open_index(store: RunStore) -> str | None:
 
 def _create_schema(store: RunStore, schema: str) -> None:
     conn = store._conn()
-    if store.read_only and inode(store.db_path) is not None:
-        conn.execute("SELECT count(*) FROM runs").fetchone()   # reads the header: a damaged file fails here
-        return
+    if store.read_only and not store._read_only_memory:
+        return   # read_only_connection has read it
     conn.executescript(schema)
     store._migrate()
     conn.execute("SELECT count(*) FROM runs").fetchone()
@@ -293,10 +303,15 @@ def reported_faults(store: RunStore) -> Iterator[None]:
         if not _is_damage(e):
             raise
         raise StoreError(_fault_message(store, e)) from e
-    except OSError as e:
-        if e.errno not in DISK_FULL + READ_ONLY + (errno.EIO,):
+    except Exception as e:
+        # An OSError, or what a writer made of one: torch.save reports a full disk as RuntimeError("unexpected
+        # pos …") raised while handling the OSError, so the cause is looked for down the exception's context.
+        cause = e
+        while cause is not None and not (isinstance(cause, OSError) and cause.errno in FAULTS):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
             raise
-        raise StoreError(_fault_message(store, e)) from e
+        raise StoreError(_fault_message(store, cause)) from e
 
 
 def read_only_error(store: RunStore) -> StoreError:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from sslcore import journal
 from sslcore.config import RunConfig
