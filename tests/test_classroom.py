@@ -320,3 +320,77 @@ def test_hostile_run_names_and_links_render_as_text(hostile, monkeypatch, classr
     if page in ("monitor", "compare"):
         assert "Log in again" in everything      # … and so is the unknown id from the link …
     assert_inert(at)                             # … as text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The teacher's caps, deleting, and a burst of launches
+# ---------------------------------------------------------------------------------------------------------------
+def test_the_teacher_changes_the_caps_and_a_student_cannot(room):
+    student = session("leaderboard", name="ana")
+    assert not [w for w in student.number_input if w.key and w.key.startswith("class.cap.")]
+    teacher = session("leaderboard")
+    teacher.text_input(key="classroom.passcode").set_value(PASSCODE)
+    submit(teacher, "Unlock")
+    teacher.number_input(key="class.cap.epochs").set_value(30)
+    submit(teacher, "Change the caps")
+    assert "epochs: **30**" in texts(teacher)
+    form = session(name="ben")
+    form.number_input(key="train.epochs").set_value(25).run()
+    assert not form.error and not form.button(key="train.launch").disabled
+    form.number_input(key="train.epochs").set_value(31).run()
+    assert "cap of 30 epochs" in texts(form)
+
+
+def test_owners_delete_their_own_ended_runs_only(room):
+    ana = session(name="ana")
+    launch(ana)
+    mine = next(r for r in room.list_runs() if r.owner == "ana")
+    other = room.create_run(tiny(name="ben's"), owner="ben")
+    for run_id in (mine.id, other):
+        room.cancel(run_id)
+    ana.run()
+    assert f"delete.{mine.id}" in buttons(ana) and f"delete.{other}" not in buttons(ana)
+    ana.button(key=f"delete.{mine.id}").click().run()
+    assert not ana.exception
+    assert mine.id not in {r.id for r in room.list_runs()} and not (room.root / mine.id).exists()
+    assert other in {r.id for r in room.list_runs()}
+
+
+def test_a_running_run_cannot_be_deleted(room):
+    holder = room.list_runs()[0]
+    with pytest.raises(ConfigError, match="cancel it before deleting"):
+        room.delete(holder.id)
+    assert (room.root / holder.id).is_dir()
+
+
+def test_a_burst_of_launches_from_several_people_keeps_every_cap(room):
+    """20 launches at once from 4 people, each from its own thread and connection (as the app server's sessions
+    are): each person gets exactly their 2 runs, the rest are refused with the cap's message, nothing else is left."""
+    import queue
+    import threading
+
+    owners = ["ana", "ben", "cleo", "dev"] * 5
+    barrier, out = threading.Barrier(len(owners)), queue.Queue()
+
+    def launch_as(owner: str) -> None:
+        store = RunStore(room.root)
+        barrier.wait()
+        try:
+            out.put(("ok", owner, runs_module.launch(tiny(), store, owner=owner, max_active_per_owner=2)))
+        except ConfigError as e:
+            out.put(("refused", owner, str(e)))
+
+    threads = [threading.Thread(target=launch_as, args=(o,)) for o in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    results = [out.get_nowait() for _ in threads]
+    accepted = [r for r in results if r[0] == "ok"]
+    refused = [r for r in results if r[0] == "refused"]
+    assert sorted(o for _, o, _ in accepted) == sorted(["ana", "ben", "cleo", "dev"] * 2)
+    assert len(refused) == 12 and all("queued_per_owner" in message for _, _, message in refused)
+    stored = {r.id for r in room.list_runs()}
+    assert {i for _, _, i in accepted} <= stored and len(stored) == 1 + len(accepted)
+    folders = {p.name for p in room.root.iterdir() if (p / "config.json").exists()}
+    assert folders == stored   # refused launches leave no folder behind
