@@ -37,7 +37,7 @@ def test_registry_keys_and_info():
     assert DATASETS["shapes"].embedded and DATASETS["digits"].embedded
     assert not DATASETS["cifar10"].embedded and not DATASETS["stl10"].embedded and not DATASETS["folder"].embedded
     assert DATASETS["shapes"].has_factors and DATASETS["digits"].has_factors and not DATASETS["cifar10"].has_factors
-    assert DATASETS["stl10"].splits == ("train", "test", "unlabeled")
+    assert DATASETS["stl10"].splits == ("train", "test", "unlabeled", "train+unlabeled")
     assert DATASETS["stl10"].default_image_size == 96 and DATASETS["cifar10"].default_image_size == 32
     with pytest.raises(Exception):
         DATASETS["shapes"].name = "x"  # frozen
