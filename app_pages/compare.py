@@ -133,10 +133,17 @@ if len(chosen) < 2:
     st.stop()
 
 picked = [by_id[i] for i in chosen]
+# Markdown colours its text by name only: the palette's first five have one; the rest are drawn in grey.
+MARKDOWN_COLOURS = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green", "#9467bd": "violet", "#ff7f0e": "orange"}
+
+
+def _swatch(colour: str) -> str:
+    return f":{MARKDOWN_COLOURS.get(colour, 'gray')}[●]"
+
+
 colours = run_colours(chosen)
-st.markdown("  ·  ".join(f":material/circle: **{plain(r.name)}** {status_badge(r.status)} {plain(r.method)}"
+st.markdown("  ·  ".join(f"{_swatch(colours[r.id])} **{plain(r.name)}** {status_badge(r.status)} {plain(r.method)}"
                          for r in picked))
-st.caption("Colours, in this order: " + ", ".join(f"{plain(r.name)} {colours[r.id]}" for r in picked))
 
 verdict = class_verdict(frame, chosen)
 if verdict:
