@@ -462,3 +462,10 @@ def test_folder_missing_and_empty(tmp_path):
         load_dataset("folder", root=str(only_bad))
     assert re.fullmatch(r"data_root: no readable images in '.*bad' for split 'train' \(1 unreadable, e\.g\. "
                         r"[ab]\.png: UnidentifiedImageError: .*\)", _one_line_error(e))
+
+
+def test_default_data_root_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("SSL_LENS_DATA", "/srv/datasets")
+    assert data.default_data_root() == "/srv/datasets"
+    monkeypatch.delenv("SSL_LENS_DATA")
+    assert data.default_data_root() == "data"

@@ -100,7 +100,7 @@ def decode_images(files: Sequence[Path], image_size: int, decode: Callable[[Path
     if key is None:
         return out[:len(kept)], kept, failed
     out.flush()
-    del out
+    out = None                               # unmap before the file is renamed into place
     meta = {"kept": kept, "failed": {str(i): why for i, why in failed.items()}, "n": len(files)}
     try:
         (folder / f"{key}.json").write_text(json.dumps(meta))

@@ -1,6 +1,8 @@
 """``cifar10`` and ``stl10`` through torchvision's readers (nothing is downloaded unless ``download=True``)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
