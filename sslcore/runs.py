@@ -467,9 +467,18 @@ class RunStore:
             status = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()["status"]
             if status in ACTIVE:
                 raise ConfigError(f"run {run_id} is {status}; cancel it before deleting it")
-            for table, column in (("metrics", "run_id"), ("snapshots", "run_id"), ("evals", "run_id"), ("runs", "id")):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
-        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+            # Out of sight first (an atomic rename): a half-removed folder must not be re-indexed by a rebuild.
+            trash = self.root / f".deleted-{run_id}"
+            with store_repair.reported_faults(self):
+                os.replace(self.run_dir(run_id), trash)
+            try:
+                for table, column in (("metrics", "run_id"), ("snapshots", "run_id"), ("evals", "run_id"),
+                                      ("runs", "id")):
+                    db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+            except BaseException:
+                os.replace(trash, self.run_dir(run_id))   # the rows stay (rolled back): so does the folder
+                raise
+        shutil.rmtree(trash, ignore_errors=True)
 
     def cancel_requested(self, run_id: str) -> bool:
         rows = self._read("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))

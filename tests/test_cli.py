@@ -61,3 +61,42 @@ def test_unknown_run_id(tmp_path):
     for verb in ("status", "cancel", "resume", "export"):
         out = sslcore(verb, "20260101-000000-simclr-abcdef", runs_dir=tmp_path)
         assert out.returncode == 2 and "not found" in out.stderr and "\n" not in out.stderr.strip()
+
+
+# ---- issue 16: every fault and bad input answered in one line ---------------------------------------------------
+@pytest.mark.parametrize("args, line", [
+    (["--epochs", "1.5"], "error: epochs: expected a whole number, got '1.5'; see `python -m sslcore launch --help`"),
+    (["--lr", "abc"], "error: lr: expected a number, got 'abc'; see `python -m sslcore launch --help`"),
+    (["--lr", "nan"], "error: lr: must be a finite number, got 'nan'; see `python -m sslcore launch --help`"),
+    (["--warmup-epochs", "nan"], "error: warmup_epochs: must be a finite number, got 'nan'; see "
+                                 "`python -m sslcore launch --help`"),
+    (["--epochs", "99999999999999999999999"], "error: epochs: must be a positive whole number of at most 100,000, "
+                                              "got 99999999999999999999999 (a cap of limits.py)"),
+    (["--image-size", "4096"], "error: image_size: must be a positive whole number of at most 1,024, got 4096 "
+                               "(a cap of limits.py)"),
+])
+def test_bad_numbers_are_one_line_and_leave_no_run(tmp_path, args, line):
+    out = sslcore("launch", *args, runs_dir=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip() == line
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def test_launch_checks_the_data_before_it_returns(tmp_path):
+    out = sslcore("launch", "--dataset", "folder", "--data-root", str(tmp_path / "missing"), runs_dir=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: data_root: folder") and "does not exist" in out.stderr
+    out = sslcore("launch", "--train-size", "64", "--image-size", "16", "--batch-size", "128", runs_dir=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("error: batch_size: 128 is larger than the training set (64 images); "
+                                  "lower --batch-size")
+    assert json.loads(sslcore("--json", "runs", runs_dir=tmp_path).stdout.strip().splitlines()[-1])["runs"] == []
+
+
+def test_bad_config_files_are_one_line(tmp_path):
+    for name, body in [("flag.json", b'{"optim": {"epochs": true}}'), ("latin1.json", b'{"name": "caf\xe9"}'),
+                       ("weights.json", b'{"method": {"vicreg_weights": "abc"}}')]:
+        (tmp_path / name).write_bytes(body)
+        out = sslcore("train", "--config", str(tmp_path / name), runs_dir=tmp_path / "runs")
+        assert out.returncode == 2 and out.stderr.startswith("error: ") and "\n" not in out.stderr.strip(), name
+    out = sslcore("train", "--config", str(tmp_path), runs_dir=tmp_path / "runs")
+    assert out.returncode == 2 and out.stderr.strip().endswith("is a folder; pass a JSON file")
