@@ -37,6 +37,7 @@ import streamlit as st
 
 from sslcore.config import RunConfig
 from sslcore.data import DATASETS
+from sslcore.data.uploads import DATASET_NAME, list_uploaded, resolve_uploaded
 from sslcore.errors import ConfigError
 from sslcore.limits import CLASSROOM, Limits
 from sslcore.runs import RunInfo, RunStore, default_runs_dir
@@ -46,8 +47,6 @@ ENV_ON, ENV_PASSCODE, ENV_DATA, ENV_CAPS = ("SSL_LENS_CLASSROOM", "SSL_LENS_TEAC
                                             "SSL_LENS_CAPS")
 TOKEN_PARAM = "me"                       # the page-address parameter that carries a browser's identity token
 NAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
-DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-UPLOADS = "datasets"                     # <runs_dir>/datasets/<name>/: the class's uploaded image folders
 CAP_FIELDS = {"epochs": "epochs", "batch_size": "batch size", "image_size": "image size (px)",
               "projector_dim": "projector dimension", "train_images": "training images",
               "queued_per_owner": "runs queued or running per person"}
@@ -286,11 +285,9 @@ def data_sources(runs_root: Path | None = None) -> dict[str, DataSource]:
     for name, path in settings().registered:
         dataset = name if name in DATASETS and not DATASETS[name].embedded else "folder"
         sources[name] = DataSource(dataset, path, "teacher")
-    uploads = runs_root / UPLOADS
-    for folder in sorted(uploads.iterdir()) if uploads.is_dir() else []:
-        if (folder.is_dir() and not folder.is_symlink() and DATASET_NAME.fullmatch(folder.name)
-                and folder.name not in sources):
-            sources[folder.name] = DataSource("folder", str(folder), "upload")
+    for row in list_uploaded(runs_root):
+        if row["name"] not in sources:
+            sources[row["name"]] = DataSource("folder", str(resolve_uploaded(runs_root, row["name"])), "upload")
     return sources
 
 

@@ -32,6 +32,17 @@ def tiny(**kw) -> RunConfig:
     return RunConfig().replace(**(base | kw))
 
 
+def image_folder(root: Path) -> Path:
+    """A tiny ImageFolder tree: two classes of eight 8×8 PNGs."""
+    from PIL import Image
+
+    for c, colour in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+        (root / c).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (8, 8), tuple(v + i for v in colour)).save(root / c / f"{i}.png")
+    return root
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Fixtures: a runs folder whose only device slot is held, so launched runs stay queued (no trainer on 2 cores)
 # ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +53,7 @@ def room(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("SSL_LENS_UMAP", "manual")
     monkeypatch.setenv("SSL_LENS_CLASSROOM", "1")
     monkeypatch.setenv("SSL_LENS_TEACHER_PASSCODE", PASSCODE)
-    (tmp_path / "photos" / "cats").mkdir(parents=True)
+    image_folder(tmp_path / "photos")
     monkeypatch.setenv("SSL_LENS_DATA", f"photos={tmp_path / 'photos'}")
     store = RunStore(tmp_path / "runs")
     holder = store.create_run(tiny(name="the teacher's run"), status="running")
@@ -141,13 +152,20 @@ def test_no_path_can_be_typed_in_classroom_mode(room, monkeypatch):
     assert "Data folder" in [w.label for w in local.text_input]
 
 
-def test_a_registered_dataset_maps_to_its_folder_on_the_server(room, tmp_path):
+def test_registered_and_uploaded_datasets_map_to_their_folders_on_the_server(room, tmp_path):
+    upload = image_folder(room.root / "datasets" / "pets")
+    (room.root / "datasets" / "sneaky").symlink_to("/usr/share")   # a link is never an uploaded dataset
     at = session(name="ana")
-    at.selectbox(key="train.class_dataset").set_value("photos").run()
-    launch(at)
-    run = next(r for r in room.list_runs() if r.owner == "ana")
-    cfg = room.config(run.id)
-    assert (cfg.data.dataset, cfg.data.root) == ("folder", str(tmp_path / "photos"))
+    options = at.selectbox(key="train.class_dataset").options
+    assert "pets (upload)" in options and not any("sneaky" in o for o in options)
+    for name in ("photos", "pets"):
+        at.selectbox(key="train.class_dataset").set_value(name).run()
+        at.number_input(key="train.train_size").set_value(16).run()
+        at.number_input(key="train.batch_size").set_value(8).run()
+        launch(at)
+        assert not at.error, [e.value for e in at.error]
+    roots = {room.config(r.id).data.root for r in room.list_runs() if r.owner == "ana"}
+    assert roots == {str(tmp_path / "photos"), str(upload.resolve())}
 
 
 # ---------------------------------------------------------------------------------------------------------------
