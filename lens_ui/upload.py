@@ -14,30 +14,43 @@ from lens_ui import classroom
 from lens_ui.common import runs_dir
 from lens_ui.text import plain
 from sslcore.data import IMAGE_EXTENSIONS
-from sslcore.data.uploads import UploadLimits, delete_uploaded, list_uploaded, resolve_uploaded, save_upload
+from sslcore.data.uploads import (UploadLimits, delete_uploaded, list_uploaded, resolve_uploaded, save_upload,
+                                  uploads_dir)
 from sslcore.errors import ConfigError
 
 TYPED = "a folder on this computer (Data folder)"      # the picker's last option outside classroom mode
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _listed(root: str, stamp: float) -> list[dict]:
+    return list_uploaded(root)
+
+
+def uploaded() -> dict[str, dict]:
+    """The uploaded datasets by name; listed again only when ``datasets/`` changes (a page reruns on every click,
+    and listing walks every file)."""
+    base = uploads_dir(runs_dir())
+    return {row["name"]: row for row in _listed(str(runs_dir()), base.stat().st_mtime if base.is_dir() else 0.0)}
+
+
 def folder_picker(key: str, *, typed_path: bool = True) -> str | None:
     """A picker of the uploaded datasets with an upload box and a delete button beneath it. Returns the picked
     dataset's folder (on the server), or None when the user picks a folder typed as a path (``typed_path``)."""
-    uploaded = {row["name"]: row for row in list_uploaded(runs_dir())}
-    options = list(uploaded) + ([TYPED] if typed_path and not classroom.on() else [])
+    datasets = uploaded()
+    options = list(datasets) + ([TYPED] if typed_path and not classroom.on() else [])
     pending = st.session_state.pop(f"{key}.just_uploaded", None)
-    if pending in uploaded:
+    if pending in datasets:
         st.session_state[f"{key}.pick"] = pending
     if st.session_state.get(f"{key}.pick") not in options:
         st.session_state.pop(f"{key}.pick", None)
     picked = st.selectbox("Your images", options, key=f"{key}.pick", placeholder="upload a dataset below",
-                          format_func=lambda n: n if n == TYPED else f"{n} — {uploaded[n]['images']} images, "
-                                                                     f"{len(uploaded[n]['classes'])} classes",
+                          format_func=lambda n: n if n == TYPED else f"{n} — {datasets[n]['images']} images, "
+                                                                     f"{len(datasets[n]['classes'])} classes",
                           help="datasets uploaded from this app, stored in the runs folder")
     upload_box(key)
     if picked is None or picked == TYPED:
         return None
-    row = uploaded[picked]
+    row = datasets[picked]
     st.caption(plain(f"{picked}: classes {', '.join(row['classes']) or '—'}; {row['layout']}; {row['mb']} MB"))
     if not classroom.on() or classroom.is_teacher():
         _delete_button(key, picked)
@@ -51,7 +64,7 @@ def folder_picker(key: str, *, typed_path: bool = True) -> str | None:
 def upload_box(key: str) -> None:
     """The upload expander alone (classroom mode: the page picks datasets by name itself)."""
     limits = UploadLimits.from_env()
-    with st.expander("⬆️ Upload your images", expanded=not list_uploaded(runs_dir())):
+    with st.expander("⬆️ Upload your images", expanded=not uploaded()):
         st.caption(f"A .zip of an image folder, or the folder itself: `<class>/<image>` (80/20 split), or "
                    f"`train/<class>/…` with `val/<class>/…`. Images: {', '.join(IMAGE_EXTENSIONS)}. At most "
                    f"{limits.max_mb:,} MB and {limits.max_files:,} files.")

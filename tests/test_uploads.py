@@ -7,6 +7,7 @@ import io
 import os
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -62,8 +63,11 @@ def test_a_zip_of_an_image_folder_becomes_a_named_dataset(tmp_path):
     ds = load_dataset("folder", root=str(folder), image_size=16)
     assert ds.class_names == ["ant", "bee"] and len(ds) + len(load_dataset("folder", "test", root=str(folder),
                                                                            image_size=16)) == 12
+    cache = Path(os.environ["SSL_LENS_CACHE"])
+    decoded = {p for p in cache.glob("*.npy")}
     delete_uploaded(tmp_path, "insects")
     assert list_uploaded(tmp_path) == []
+    assert len(decoded - set(cache.glob("*.npy"))) >= 2            # its train and test decodes left the cache
 
 
 def test_a_folder_upload_keeps_its_tree_and_splits(tmp_path):

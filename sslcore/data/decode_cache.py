@@ -101,7 +101,8 @@ def decode_images(files: Sequence[Path], image_size: int, decode: Callable[[Path
         return out[:len(kept)], kept, failed
     out.flush()
     out = None                               # unmap before the file is renamed into place
-    meta = {"kept": kept, "failed": {str(i): why for i, why in failed.items()}, "n": len(files)}
+    meta = {"kept": kept, "failed": {str(i): why for i, why in failed.items()}, "n": len(files),
+            "folder": os.path.commonpath([str(p.parent) for p in files]) if files else ""}
     try:
         (folder / f"{key}.json").write_text(json.dumps(meta))
         os.replace(tmp, folder / f"{key}.npy")
@@ -113,6 +114,21 @@ def decode_images(files: Sequence[Path], image_size: int, decode: Callable[[Path
         Path(tmp).unlink(missing_ok=True)
         return arr[:len(kept)], kept, failed
     return hit
+
+
+def forget(folder: str | Path) -> int:
+    """Delete the cached decodes of the images under ``folder`` (e.g. a deleted upload); returns how many."""
+    folder, removed = str(Path(folder).resolve()), 0
+    for meta_path in cache_dir().glob("*.json") if cache_dir().is_dir() else []:
+        try:
+            source = str(Path(json.loads(meta_path.read_text()).get("folder", "")).resolve())
+        except (OSError, ValueError):
+            continue
+        if source == folder or source.startswith(folder + os.sep):
+            meta_path.with_suffix(".npy").unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _open_cached(folder: Path, key: str, n: int) -> tuple[np.ndarray, list[int], dict[int, str]] | None:

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import ConfigError
+from . import decode_cache
 from .folders import IMAGE_EXTENSIONS, list_folder, load_folder
 
 UPLOADS = "datasets"                                   # <runs_dir>/datasets/<name>/
@@ -104,7 +105,10 @@ def list_uploaded(runs_dir: str | Path) -> list[dict]:
 
 
 def delete_uploaded(runs_dir: str | Path, name: str) -> None:
-    shutil.rmtree(resolve_uploaded(runs_dir, name))
+    """Delete an uploaded dataset's folder and its decoded copies in the cache."""
+    folder = resolve_uploaded(runs_dir, name)
+    shutil.rmtree(folder)
+    decode_cache.forget(folder)
 
 
 def save_upload(runs_dir: str | Path, name: str, files: Iterable[tuple[str, BinaryIO]], *,
