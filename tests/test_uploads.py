@@ -162,3 +162,24 @@ def test_caps_come_from_the_environment():
         UploadLimits(max_mb=5, max_files=7)
     with pytest.raises(ConfigError, match=r"^SSL_LENS_UPLOAD_MAX_MB: must be a positive whole number"):
         UploadLimits.from_env({"SSL_LENS_UPLOAD_MAX_MB": "-1"})
+
+
+def test_datasets_cli_adds_lists_and_deletes(tmp_path, capsys):
+    import json
+
+    from sslcore.cli import main
+
+    archive = tmp_path / "insects.zip"
+    archive.write_bytes(_zip(_tree("insects/", n=5)).getvalue())
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    assert main(runs + ["datasets", "--add", str(archive)]) == 0
+    assert "insects: 10 images, classes ant, bee" in capsys.readouterr().out
+    assert main(runs + ["--json", "datasets"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["uploaded"]
+    assert [(u["name"], u["images"], u["layout"]) for u in listed] == [("insects", 10, "8 train / 2 test")]
+    assert main(runs + ["datasets", "--add", str(archive)]) == 2                    # the name is taken
+    assert capsys.readouterr().err.strip() == ("error: name: a dataset named 'insects' exists; pick another name or "
+                                               "delete it first")
+    assert main(runs + ["datasets", "--delete", "../insects"]) == 2
+    assert main(runs + ["datasets", "--delete", "insects"]) == 0
+    assert not (tmp_path / "runs" / "datasets" / "insects").exists()
