@@ -240,25 +240,19 @@ def can_manage(run: RunInfo) -> bool:
 # Caps and launching
 # ---------------------------------------------------------------------------------------------------------------
 def check_caps(cfg: RunConfig, limits: Limits | None = None) -> RunConfig:
-    """Refuse a run over a classroom cap with a one-line message that names the field and the cap."""
+    """Refuse a run over a classroom cap with a one-line message that names the field and the cap. The caps are
+    ``RunConfig.validate``'s own (one table, one message, as in the CLI), said to be the classroom's."""
     if not on():
         return cfg
     limits = limits or caps()
-    asked = {"epochs": cfg.optim.epochs, "batch_size": cfg.optim.batch_size, "image_size": cfg.data.image_size,
-             "projector_dim": cfg.method.projector_dim}
-    for name, value in asked.items():
-        cap = getattr(limits, name)
-        if cap is not None and value > cap:
-            raise ConfigError(f"{name}: {value} is over this classroom's cap of {cap} {CAP_FIELDS[name]} "
-                              f"(cap '{name}'; the teacher can change it)")
-    cap = limits.train_images
-    if cap is not None:
-        if cfg.data.train_size is None and not DATASETS[cfg.data.dataset].embedded:
-            raise ConfigError(f"train_size: set the number of training images (this classroom's cap is {cap:,}, "
-                              f"cap 'train_images')")
-        if cfg.data.train_size is not None and cfg.data.train_size > cap:
-            raise ConfigError(f"train_size: {cfg.data.train_size:,} is over this classroom's cap of {cap:,} training "
-                              f"images (cap 'train_images'; the teacher can change it)")
+    try:
+        cfg.validate(limits)
+    except ConfigError as e:
+        cfg.validate()  # over what any run may ask: the plain message is the whole story
+        raise ConfigError(f"{e} — this classroom's cap; the teacher can change it") from None
+    if limits.train_images is not None and cfg.data.train_size is None and not DATASETS[cfg.data.dataset].embedded:
+        raise ConfigError(f"train_size: set the number of training images (at most {limits.train_images:,}: "
+                          "this classroom's cap)")
     return cfg
 
 
