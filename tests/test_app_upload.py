@@ -88,6 +88,13 @@ def test_an_uploaded_zip_trains_and_evaluates(runs):
     assert done.status == "finished", done.error
     backbone = next(e for e in runs.evals(run.id) if e["key"] == "backbone")     # evaluated on the held-out 20 %
     assert 0.0 <= backbone["results"]["knn/class"] <= 1.0, backbone
+    # Embeddings draws the run's test photos (the held-out 20 %: 4 images) as thumbnails
+    emb = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    emb.query_params["run"] = run.id
+    emb.run()
+    emb.switch_page("app_pages/embeddings.py").run()
+    assert not emb.exception, [e.value for e in emb.exception]
+    assert "4 test images" in " ".join(m.value for m in emb.markdown)
 
 
 def test_a_hostile_zip_is_a_message_and_leaves_nothing(runs):
