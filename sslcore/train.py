@@ -207,8 +207,10 @@ class Trainer:
                     st.batch_in_epoch = i + 1
                     window_pairs += len(idx) * self.world
                     epoch_f = st.epoch + st.batch_in_epoch / self.steps_per_epoch
-                    log_now = st.step % cfg.log.log_every == 0 or st.step == 1
-                    snapshot_now = st.step % cfg.log.snapshot_every == 0 or st.step == 1
+                    # The first and the last step too: a run's final heatmap and metrics are what lessons check.
+                    ends = st.step in (1, self.total_steps)
+                    log_now = st.step % cfg.log.log_every == 0 or ends
+                    snapshot_now = st.step % cfg.log.snapshot_every == 0 or ends
                     if log_now or snapshot_now:
                         now = time.perf_counter()
                         pairs_per_s = window_pairs / max(now - window_start, 1e-9)
