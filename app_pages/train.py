@@ -61,6 +61,13 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _dataset_changed() -> None:
+    """Callback: a new dataset brings its own image size (photos 64 px, generated 32 px), as on the command line."""
+    size = DATASETS[st.session_state[_k("dataset")]].default_image_size
+    if size in IMAGE_SIZES:
+        st.session_state[_k("image_size")] = size
+
+
 def _fill_form(fields: dict) -> None:
     """Callback: put a lesson's (or the defaults') values into the form's widgets."""
     for name, value in (DEFAULTS | fields).items():
@@ -236,7 +243,7 @@ with c1:
                               f"{n} ({sources[n].origin})")
         values["dataset"], values["data_root"] = sources[picked].dataset, sources[picked].root or ""
     else:
-        values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS))
+        values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS), on_change=_dataset_changed)
     st.caption(DATASETS[values["dataset"]].description)
     values["backbone"] = field(st, "backbone", "selectbox", "Backbone", list(BACKBONES))
     st.caption(BACKBONES[values["backbone"]].description)

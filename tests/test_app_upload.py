@@ -56,6 +56,7 @@ def train_page() -> AppTest:
     at.switch_page("app_pages/train.py").run()
     at.selectbox(key="train.dataset").set_value("folder").run()
     assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="train.image_size").value == 64           # photos' default size, as on the CLI
     return at
 
 
