@@ -270,6 +270,8 @@ def _recover_run(folder: Path, process_alive):
     pid = state.get("pid")
     if status == "running" and pid and process_alive(int(pid)):
         pass   # still training: its heartbeats continue into the new index
+    elif status == "queued" and not checkpoint_steps:
+        pid = None   # still waiting for a slot: the scheduler starts it as before
     elif status in ("queued", "running") or status is None:
         where = f"step {checkpoint_steps[-1]}" if checkpoint_steps else "the start"
         status, error = "failed", f"interrupted when the run store was lost; resume continues from {where}"
@@ -278,8 +280,8 @@ def _recover_run(folder: Path, process_alive):
     row = {"id": run_id, "name": cfg.name or run_id, "method": cfg.method.name, "dataset": cfg.data.dataset,
            "status": status, "device": state.get("device"), "requested_device": cfg.device, "pid": pid,
            "heartbeat": time.time() if status == "running" else None, "created": created,
-           "started": state.get("started"), "ended": state.get("ended") or (None if status == "running" else
-                                                                             time.time()),
+           "started": state.get("started"),
+           "ended": None if status in ("queued", "running") else state.get("ended") or time.time(),
            "step": step, "total_steps": int(state.get("total_steps") or 0), "error": error,
            "world_size": int(state.get("world_size") or 1), "owner": state.get("owner")}
     return row, list(metrics.values()), list(snapshots.values()), list(evals.values()), len(checkpoint_steps)

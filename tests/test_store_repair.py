@@ -203,3 +203,11 @@ def test_cli_says_what_was_recovered_in_one_line(tmp_path):
     notes = out.stderr.strip().splitlines()
     assert len(notes) == 1 and notes[0].startswith("note: runs.sqlite was") and "rebuilt 1 run(s)" in notes[0]
     assert [r["id"] for r in json.loads(out.stdout.strip().splitlines()[-1])["runs"]] == [run_id]
+
+
+def test_a_queued_run_stays_queued_after_a_rebuild(tmp_path):
+    root = tmp_path / "runs"
+    run_id = RunStore(root).create_run(tiny(name="waiting"))
+    (root / "runs.sqlite").unlink()
+    run = RunStore(root).get(run_id)
+    assert (run.status, run.error, run.ended, run.name) == ("queued", None, None, "waiting")
