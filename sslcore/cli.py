@@ -335,7 +335,7 @@ def cmd_doctor(args) -> dict:
             print(line)
         if not findings:
             print(f"ok: {runs} run(s); runs.sqlite intact; every run folder indexed; no files of interrupted writes")
-    unresolved = [f for f in findings if "--repair" in f or "integrity" in f or "read-only" in f]
+    unresolved = [f for f in findings if "--repair" in f or "read-only" in f]
     return {"runs": runs, "findings": findings, "_exit": 1 if unresolved else 0}
 
 

@@ -378,9 +378,19 @@ def check(store: RunStore, *, repair: bool = False) -> list[str]:
     if store.read_only:
         findings.append(str(read_only_error(store)))
     else:
-        result = store._conn().execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            findings.append(f"runs.sqlite fails its integrity check ({result})")
+        try:
+            result = store._conn().execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            result = str(e)
+        if result != "ok" and repair:
+            from .runs import SCHEMA
+
+            kept = _quarantine(store)
+            _create_schema(store, SCHEMA)
+            findings.append(f"runs.sqlite failed its integrity check ({result}); kept as {kept}: {rebuild(store)}")
+        elif result != "ok":
+            findings.append(f"runs.sqlite fails its integrity check ({result}); --repair rebuilds it from the run "
+                            f"folders")
         missing = unindexed_folders(store, settle_s=YOUNG_FOLDER_S)
         if missing:
             if repair:

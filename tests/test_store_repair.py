@@ -211,3 +211,27 @@ def test_a_queued_run_stays_queued_after_a_rebuild(tmp_path):
     (root / "runs.sqlite").unlink()
     run = RunStore(root).get(run_id)
     assert (run.status, run.error, run.ended, run.name) == ("queued", None, None, "waiting")
+
+
+def test_doctor_repair_rebuilds_a_database_damaged_inside(tmp_path):
+    """Damage past the header is only found by an integrity check: doctor reports it, --repair rebuilds."""
+    import sqlite3
+
+    root = tmp_path / "runs"
+    store = RunStore(root)
+    ids = [recorded_run(store, name=f"r{i}") for i in range(12)]
+    expected = {i: store.metric_rows(i) for i in ids}
+    del store
+    conn = sqlite3.connect(root / "runs.sqlite")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with open(root / "runs.sqlite", "r+b") as f:
+        f.seek(4096 * 3)
+        f.write(bytes(range(256)) * 48)             # three pages of b-tree nonsense
+    store = RunStore(root)
+    assert check(store) == ["runs.sqlite fails its integrity check (database disk image is malformed); --repair "
+                            "rebuilds it from the run folders"]
+    [line] = check(store, repair=True)
+    assert line.startswith("runs.sqlite failed its integrity check") and "rebuilt 12 run(s)" in line
+    fresh = RunStore(root)
+    assert check(fresh) == [] and {i: fresh.metric_rows(i) for i in ids} == expected
