@@ -20,7 +20,7 @@ from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded,
                             status_badge, store)
 from lens_ui.figures import heatmap_figure
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
-from lens_ui.live_cache import curves, run_metrics, snapshot_view
+from lens_ui.live_cache import curves, figure_step, run_metrics, snapshot_view
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
@@ -144,7 +144,7 @@ def headline(run_id: str) -> None:
 def loss_and_heatmap(run_id: str) -> None:
     s = store()
     info = s.get(run_id)
-    cache = run_metrics(s, run_id, info.step)
+    cache, step = run_metrics(s, run_id, info.step), figure_step(s, run_id, info.step, "charts")
     left, right = st.columns([1.25, 1])
     with left:
         terms = loss_terms(set(cache.data))
@@ -155,7 +155,7 @@ def loss_and_heatmap(run_id: str) -> None:
                               help="exponential moving average; the raw curve stays faint behind")
         log_y = k3.toggle("Log y", key="monitor.log", value=False)
         shown = ("loss", *terms) if with_terms else ("loss",)
-        st.plotly_chart(curves(str(s.root), run_id, cache.last_step, shown, title="Loss and its terms",
+        st.plotly_chart(curves(str(s.root), run_id, step, shown, title="Loss and its terms",
                                smoothing=smoothing, log_y=log_y, empty_message="waiting for the first logged step…"),
                         key="monitor.loss_chart", config=CHART)
         if with_terms and cfg.method.name in TERMS_EXPLAINED:
@@ -167,8 +167,9 @@ def loss_and_heatmap(run_id: str) -> None:
 @guarded("Collapse diagnostics")
 def diagnostics(run_id: str) -> None:
     s = store()
-    cache = run_metrics(s, run_id, s.get(run_id).step)
-    root, step = str(s.root), cache.last_step
+    info = s.get(run_id)
+    cache, step = run_metrics(s, run_id, info.step), figure_step(s, run_id, info.step, "diagnostics")
+    root = str(s.root)
     st.subheader("Collapse diagnostics")
     verdict, why = collapse_verdict(cache.latest("embedding_std"), cache.latest("rankme"), dim,
                                     cfg.optim.batch_size)

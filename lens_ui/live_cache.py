@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from lens_ui.live import MetricCache
 from sslcore.runs import RunStore
 
 UPKEEP_S = 2.0        # how often the server repairs the store (the trainer's heartbeat comes every 2 s)
-MAX_POINTS = 1500     # points per curve sent to the browser; a longer history is thinned evenly
+MAX_POINTS = 600      # points per curve sent to the browser (a chart is ~600 px wide); longer histories thinned
+# How often the figures of a live run move on, for everyone (figure_step): the loss curve and heatmap, the diagnostics.
+FRAME_EVERY_S = {"charts": 1.0, "diagnostics": 4.0}
 
 # How many times each figure kind was built in this process (the tests read it: no new step → no new figure).
 BUILDS: Counter[str] = Counter()
@@ -82,15 +85,34 @@ class SharedMetrics:
     def __init__(self, run_id: str):
         self.cache = MetricCache(run_id)
         self.lock = threading.Lock()
-        self.reads = 0     # store reads done (tests: no new step → no read)
+        self.reads = 0                  # store reads done (tests: no new step → no read)
+        self._read_for: int | None = None   # the run's step at the last read
+        self._frames: dict[str, tuple[int, float]] = {}
+
+    def _catch_up(self, store: RunStore, step: int) -> None:
+        if step != self._read_for:
+            self.cache.update(store, step)
+            self._read_for = step
+            self.reads += 1
 
     def at(self, store: RunStore, step: int) -> MetricCache:
-        """The run's rows up to at least ``step`` (the run's current step from its row in the runs table)."""
+        """The run's rows up to ``step`` (the run's current step, from its row in the runs table)."""
         with self.lock:
-            if step != self.cache.last_step:
-                self.cache.update(store, step)
-                self.reads += 1
+            self._catch_up(store, step)
         return self.cache
+
+    def frame(self, store: RunStore, step: int, name: str, every: float) -> int:
+        """The step at which the figures called ``name`` are drawn, the same for every viewer: it follows the run
+        at most once per ``every`` seconds. Viewers refresh at different moments, and a run logs many steps a
+        second; keyed by the run's latest step, each viewer would build its own figure."""
+        with self.lock:
+            now = time.monotonic()
+            drawn = self._frames.get(name)
+            if drawn is None or now - drawn[1] >= every:
+                self._catch_up(store, step)
+                if drawn is None or drawn[0] != self.cache.last_step:
+                    drawn = self._frames[name] = (self.cache.last_step, now)
+            return drawn[0]
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -102,6 +124,12 @@ def run_metrics(store: RunStore, run_id: str, step: int) -> MetricCache:
     """All metric rows of ``run_id`` logged so far, shared by every session; the store is read only when the run's
     step moved since the last read."""
     return _shared_metrics(str(store.root), run_id).at(store, step)
+
+
+def figure_step(store: RunStore, run_id: str, step: int, name: str) -> int:
+    """The step the figures ``name`` ("charts", "diagnostics") of a run are drawn at now, for every viewer (it
+    moves at most once per ``FRAME_EVERY_S[name]``)."""
+    return _shared_metrics(str(store.root), run_id).frame(store, step, name, FRAME_EVERY_S[name])
 
 
 def series_until(cache: MetricCache, name: str, step: int, max_points: int = MAX_POINTS) -> tuple[list, list]:

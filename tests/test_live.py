@@ -60,7 +60,9 @@ def step_shown(at: AppTest) -> str:
     return {m.label: m.value for m in at.metric}["Step"]
 
 
-def test_a_refresh_without_a_new_step_reads_no_rows_and_builds_no_figure(live_run):
+def test_a_refresh_without_a_new_step_reads_no_rows_and_builds_no_figure(live_run, monkeypatch):
+    for name in live_cache.FRAME_EVERY_S:  # figures follow every new step at once (no time in this test)
+        monkeypatch.setitem(live_cache.FRAME_EVERY_S, name, 0.0)
     store, run_id = live_run
     before = sum(live_cache.BUILDS.values())
     at = monitor(run_id)
@@ -171,3 +173,19 @@ def test_a_queued_run_is_watched_slowly_and_a_moving_one_at_the_chosen_pace(tmp_
     assert not at.exception
     assert at.session_state["monitor.stalled"] is False and step_shown(at) == "1"
     store.finish(run_id, "finished")
+
+
+def test_viewers_of_a_fast_run_share_one_figure_step_per_frame(tmp_path):
+    """Viewers refresh at different moments while the run logs many steps a second: within one frame they all get
+    the same figure step (one figure for all), and the next frame moves to the newest step."""
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(tiny(), status="running")
+    shared = live_cache.SharedMetrics(run_id)
+    log_step(store, run_id, 1)
+    assert shared.frame(store, 1, "charts", every=3600) == 1
+    for step in (2, 3, 4):
+        log_step(store, run_id, step)
+        assert shared.frame(store, step, "charts", every=3600) == 1   # same frame: the figure drawn at step 1
+        assert shared.at(store, step).last_step == step                # while the headline reads every step
+    assert shared.frame(store, 4, "charts", every=0) == 4
+    assert shared.frame(store, 4, "diagnostics", every=3600) == 4      # each kind of figure has its own frame
