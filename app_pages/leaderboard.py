@@ -5,40 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
 import streamlit as st
 
-from lens_ui import cached, classroom
+from lens_ui import classroom
 from lens_ui.common import PAGES, guard, runs_dir, store
+from lens_ui.runs_table import run_row, runs_frame
 from lens_ui.text import plain
-from sslcore.config import RunConfig
 from sslcore.errors import ConfigError
-from sslcore.runs import RunInfo
 
 MAX_COMPARE = 4
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
-def _config(root: str, run_id: str) -> RunConfig:
-    """A run's configuration never changes once stored (resume keeps it)."""
-    return store().config(run_id)
+def _row(root: str, run_id: str, step: int, status: str) -> dict:
+    """A run's row (the Compare table's, ``run_row``); the key changes with its step and status."""
+    from sslcore.evaluate import latest_results
 
-
-def _row(r: RunInfo) -> dict:
-    cfg = _config(str(runs_dir()), r.id)
-    row = {"person": classroom.owner_label(r), "run": r.name, "method": r.method, "dataset": r.dataset,
-           "augment": f"{cfg.augment.preset} × {cfg.augment.strength:g}" + (" + edits" if cfg.augment.overrides
-                                                                             else ""),
-           "epochs": cfg.optim.epochs, "batch": cfg.optim.batch_size, "lr": cfg.optim.lr,
-           "projector": cfg.method.projector_dim, "status": r.status}
-    results = cached.latest_results(r.id) if r.status == "finished" else None
-    for key, value in ((results or {}).get("metrics") or {}).items():
-        kind, _, target = key.partition("/")
-        if kind in ("knn", "linear") and target:
-            row[f"{'kNN' if kind == 'knn' else 'linear'} {target}"] = value
-    row["monitor"] = f"monitor?run={r.id}"
-    row["id"] = r.id
-    return row
+    s = store()
+    run = s.get(run_id)
+    results = latest_results(s, run_id) if status == "finished" else None
+    return run_row(run, s.config(run_id).to_dict(), results, s.metrics(run_id))
 
 
 st.title("🏆 Class")
@@ -54,8 +40,11 @@ if not runs:
 rows = []
 for r in runs:
     with guard(f"Reading run {r.id}"):
-        rows.append(_row(r))
-table = pd.DataFrame(rows)
+        rows.append(_row(str(runs_dir()), r.id, r.step, r.status))
+table = runs_frame(rows)
+owners = {r.id: classroom.owner_label(r) for r in runs}
+table.insert(0, "person", [owners[i] for i in table.index])
+table.insert(len(table.columns), "monitor", [f"monitor?run={i}" for i in table.index])
 metrics = [c for c in table.columns if c.startswith(("kNN ", "linear "))]
 metrics.sort(key=lambda c: (c.split(" ", 1)[1] != "class", c))
 f1, f2, f3 = st.columns([1.2, 1, 1])
@@ -71,7 +60,7 @@ if finished_only:
     table = table[table["status"] == "finished"]
 if rank_by in table.columns:
     table = table.sort_values(rank_by, ascending=False, na_position="last")
-table = table.reset_index(drop=True)
+table = table.reset_index()
 
 columns = {c: st.column_config.NumberColumn(c, format="percent") for c in metrics}
 columns |= {"monitor": st.column_config.LinkColumn("Monitor", display_text="📈 open"),

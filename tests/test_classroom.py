@@ -413,3 +413,22 @@ def test_a_burst_of_launches_from_several_people_keeps_every_cap(room):
     assert {i for _, _, i in accepted} <= stored and len(stored) == 1 + len(accepted)
     folders = {p.name for p in room.root.iterdir() if (p / "config.json").exists()}
     assert folders == stored   # refused launches leave no folder behind
+
+
+def test_the_class_page_ranks_everyones_finished_runs(hostile, monkeypatch):
+    store = RunStore(hostile)
+    runs = store.list_runs()
+    for run, owner in zip(runs, ("ana", "ben")):
+        store.update(run.id, owner=owner)
+    monkeypatch.setenv("SSL_LENS_RUNS", str(hostile))
+    monkeypatch.setenv("SSL_LENS_UMAP", "manual")
+    monkeypatch.setenv("SSL_LENS_CLASSROOM", "1")
+    at = session("leaderboard")
+    board = at.dataframe[0].value
+    assert set(board["person"]) == {"ana", "ben"}
+    assert at.selectbox(key="class.rank").value == "kNN class"
+    knn = list(board["kNN class"])
+    assert knn == sorted(knn, reverse=True) and all(v == v for v in knn)   # evaluated, best first
+    assert set(board["monitor"]) == {f"monitor?run={r.id}" for r in runs}
+    at.multiselect(key="class.people").set_value(["ben"]).run()
+    assert list(at.dataframe[0].value["person"]) == ["ben"]
