@@ -23,6 +23,8 @@ from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
 
 SIDE_BY_SIDE = 4   # matrices and embeddings: more panels than this are too narrow to read on a projector
+# Markdown colours its text by name only: the palette's first five have one; the rest are drawn in grey.
+MARKDOWN_COLOURS = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green", "#9467bd": "violet", "#ff7f0e": "orange"}
 
 st.title("⚖️ Compare")
 st.caption("Tick runs in the table to compare them. The page address keeps your choice: copy it to share this "
@@ -67,8 +69,11 @@ def _row(root: str, run_id: str, step: int, status: str) -> dict:
 
 # ---- the runs table ----
 st.subheader("Runs")
+frame = None
 with guard("Reading the runs"):
     frame = runs_frame([_row(root, r.id, r.step, r.status) for r in runs])
+if frame is None:   # the error is shown above; nothing below can be drawn without the table
+    st.stop()
 f1, f2, f3 = st.columns([2, 2, 2])
 search = f1.text_input("Filter", key="compare.filter", placeholder="name, id, method or dataset",
                        help="shows only the runs whose name, id, method or dataset contains this text")
@@ -133,8 +138,6 @@ if len(chosen) < 2:
     st.stop()
 
 picked = [by_id[i] for i in chosen]
-# Markdown colours its text by name only: the palette's first five have one; the rest are drawn in grey.
-MARKDOWN_COLOURS = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green", "#9467bd": "violet", "#ff7f0e": "orange"}
 
 
 def _swatch(colour: str) -> str:
