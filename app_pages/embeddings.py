@@ -39,26 +39,25 @@ def _default_query(path: str, mtime: float, _features: np.ndarray, _labels: np.n
     return instructive_query(np.asarray(_features, dtype=np.float32), _labels, _factors)
 
 
-def with_goals(table: pd.DataFrame) -> pd.DataFrame:
-    """The probe table with what each row should do — the class above the baselines, a nuisance factor below
-    them (a representation that learned to ignore colour predicts it worse than raw pixels do) — and whether the
-    run did, per baseline and protocol."""
-    out = table.copy()
-    higher = out.index == "class"
-    out.insert(0, "goal", np.where(higher, "↑ higher than the baselines", "↓ lower than the baselines"))
+def with_goals(table: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """One protocol's columns of the probe table (``protocol``: "kNN" or "linear"), with what each row should do —
+    the class above the baselines, a nuisance factor below them (a representation that learned to ignore colour
+    predicts it worse than raw pixels do) — and whether the run did, per baseline. Narrow enough for a projector."""
+    higher = table.index == "class"
+    out = pd.DataFrame({"goal": np.where(higher, "↑ higher", "↓ lower")}, index=table.index)
+    ours = table.get(f"{protocol} · this run")
+    out["this run"] = ours
     for base in BASELINES:
-        marks = []
-        for i, target in enumerate(out.index):
-            parts = []
-            for proto in ("kNN", "linear"):
-                ours, theirs = out.get(f"{proto} · this run"), out.get(f"{proto} · {base}")
-                if ours is None or theirs is None or pd.isna(ours.iloc[i]) or pd.isna(theirs.iloc[i]):
-                    continue
-                met = ours.iloc[i] > theirs.iloc[i] if higher[i] else ours.iloc[i] < theirs.iloc[i]
-                parts.append(f"{'✅' if met else '❌'} {proto}")
-            marks.append(" · ".join(parts) or "—")
-        out.insert(1 + BASELINES.index(base), f"met vs {base}", marks)
+        theirs = table.get(f"{protocol} · {base}")
+        if ours is None or theirs is None:
+            continue
+        out[base] = theirs
+        met = np.where(higher, ours > theirs, ours < theirs)
+        out[f"met vs {base}"] = np.where(ours.isna() | theirs.isna(), "—", np.where(met, "✅", "❌"))
+    if "chance" in table:
+        out["chance"] = table["chance"]
     return out
+
 
 st.title("🗺️ Embeddings")
 st.caption("Every point is a test image, placed by the run's representation: similar representations land close "
@@ -277,16 +276,20 @@ st.subheader("What the representation encodes")
 if results is None:
     st.info("This step has an embedding but no stored probe results.", icon="ℹ️")
 else:
-    table = with_goals(probe_table(results))
-    pct = {c: st.column_config.NumberColumn(format="percent") for c in table.columns
-           if pd.api.types.is_numeric_dtype(table[c])}
-    st.dataframe(table, width="stretch", column_config=pct)
+    protocol = st.radio("Probe", ["kNN", "linear"], horizontal=True, key="emb.protocol",
+                        format_func={"kNN": "weighted kNN", "linear": "linear probe"}.get,
+                        help="which classifier reads the frozen features; the table shows one at a time")
+    table = with_goals(probe_table(results), protocol)
+    config = {c: st.column_config.NumberColumn(format="percent", width="small") for c in table.columns
+              if pd.api.types.is_numeric_dtype(table[c])}
+    config |= {c: st.column_config.TextColumn(width="small") for c in table.columns if c.startswith("met vs")}
+    st.dataframe(table, width="stretch", column_config=config)
     st.caption("**Protocol** — " + protocol_label(results))
     st.caption("Read the *goal* column first. The **class** should be predicted *better* than from raw pixels or a "
                "random backbone: the representation knows the shape. A **nuisance factor** (colour, background, "
                "position, …) should be predicted *worse* than from those baselines: raw pixels keep every colour, "
                "and a representation whose augmentations taught it to ignore colour has forgotten it. ✅ marks a "
-               "goal met against that baseline, per protocol (kNN, linear probe).")
+               "goal met against that baseline.")
 history = eval_history(s, run.id)
 if len(history) > 1:
     keys = [k for k in ("knn/class", "linear/class") if k in history[-1]["metrics"]]

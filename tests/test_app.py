@@ -328,7 +328,7 @@ def test_embeddings_scatter_neighbours_and_probe_table(finished, use_runs):
     assert "PCA of" in texts(at) and "coloured by class" in texts(at)  # UMAP is left to the background job
     assert any(b.key == "emb.umap" for b in at.button)
     table = at.dataframe[0].value
-    assert "class" in table.index and "kNN · this run" in table.columns and "kNN · raw pixels" in table.columns
+    assert "class" in table.index and "this run" in table.columns and "raw pixels" in table.columns
     assert "weighted kNN k=20" in texts(at)
     before = texts(at)
     at.number_input(key="emb.query").set_value(5).run()

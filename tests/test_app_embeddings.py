@@ -49,10 +49,15 @@ def test_the_first_query_is_chosen_and_the_probe_table_says_each_goal(finished, 
     assert at.session_state["emb.query"] == at.number_input(key="emb.query").value
     table = at.dataframe[0].value
     assert table.loc["class", "goal"].startswith("↑") and table.loc["colour", "goal"].startswith("↓")
+    assert "raw pixels" in table.columns and "linear · this run" not in table.columns  # one protocol at a time
     for base in ("raw pixels", "random backbone"):
-        marks = table[f"met vs {base}"]
-        assert all(("✅" in m or "❌" in m) for m in marks)
+        assert set(table[f"met vs {base}"]) <= {"✅", "❌"}
     colour = table.loc["colour"]
-    met = colour["kNN · this run"] < colour["kNN · raw pixels"]
-    assert ("✅ kNN" if met else "❌ kNN") in colour["met vs raw pixels"]
+    assert colour["met vs raw pixels"] == ("✅" if colour["this run"] < colour["raw pixels"] else "❌")
+    cls = table.loc["class"]
+    assert cls["met vs raw pixels"] == ("✅" if cls["this run"] > cls["raw pixels"] else "❌")
     assert "should be predicted *worse*" in texts(at)
+    at.radio(key="emb.protocol").set_value("linear").run()
+    no_exception(at)
+    linear = at.dataframe[0].value
+    assert list(linear.index) == list(table.index) and set(linear["met vs raw pixels"]) <= {"✅", "❌"}
