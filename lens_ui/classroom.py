@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -43,14 +44,15 @@ from sslcore.limits import CLASSROOM, Limits
 from sslcore.runs import RunInfo, RunStore, default_runs_dir
 from sslcore.runs import launch as store_launch
 
-ENV_ON, ENV_PASSCODE, ENV_DATA, ENV_CAPS = ("SSL_LENS_CLASSROOM", "SSL_LENS_TEACHER_PASSCODE", "SSL_LENS_DATA",
-                                            "SSL_LENS_CAPS")
+ENV_VARS = ENV_ON, ENV_PASSCODE, ENV_DATA, ENV_CAPS = ("SSL_LENS_CLASSROOM", "SSL_LENS_TEACHER_PASSCODE",
+                                                       "SSL_LENS_DATA", "SSL_LENS_CAPS")
 TOKEN_PARAM = "me"                       # the page-address parameter that carries a browser's identity token
 NAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
 CAP_FIELDS = {"epochs": "epochs", "batch_size": "batch size", "image_size": "image size (px)",
               "projector_dim": "projector dimension", "train_images": "training images",
               "queued_per_owner": "runs queued or running per person"}
-WRONG_PASSCODE_DELAY_S = 1.0             # every wrong passcode costs its sender a second: guessing stays slow
+WRONG_PASSCODE_DELAY_S = 1.0             # every wrong passcode costs a second, server-wide: guessing stays slow
+_GUESSES = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -109,7 +111,13 @@ def with_cap(caps: Limits, name: str, value: str | int) -> Limits:
 
 
 def settings() -> Settings:
-    return parse_settings(sys.argv[1:], os.environ)
+    """This server's settings (read on every script run, so parsed once per distinct argv / environment)."""
+    return _settings(tuple(sys.argv[1:]), tuple(os.environ.get(v, "") for v in ENV_VARS))
+
+
+@functools.lru_cache(maxsize=8)
+def _settings(argv: tuple[str, ...], values: tuple[str, ...]) -> Settings:
+    return parse_settings(argv, dict(zip(ENV_VARS, values)))
 
 
 def on() -> bool:
@@ -124,15 +132,20 @@ class Room:
     root: Path
     caps: Limits
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    _read: tuple[int, dict[str, str]] | None = dataclasses.field(default=None, repr=False)   # (mtime, people)
 
     @property
     def people_file(self) -> Path:
         return self.root / "classroom" / "people.json"
 
     def people(self) -> dict[str, str]:
-        """{display name: sha256 of its token}, kept in the runs folder so names survive a server restart."""
+        """{display name: sha256 of its token}, kept in the runs folder so names survive a server restart; re-read
+        only when the file changed (every ownership check of every rerun asks)."""
         try:
-            return json.loads(self.people_file.read_text(encoding="utf-8"))
+            mtime = self.people_file.stat().st_mtime_ns
+            if self._read is None or self._read[0] != mtime:
+                self._read = (mtime, json.loads(self.people_file.read_text(encoding="utf-8")))
+            return dict(self._read[1])
         except (OSError, ValueError):
             return {}
 
@@ -216,11 +229,12 @@ def claim_name(name: str) -> str:
 def unlock(passcode: str) -> bool:
     """Teacher mode for this session when ``passcode`` is the one set at start-up (constant-time compare)."""
     expected = settings().passcode
-    ok = bool(expected) and hmac.compare_digest(passcode.encode("utf-8"), expected.encode("utf-8"))
+    with _GUESSES:  # one guess at a time across all sessions, and a wrong one holds the line for a second
+        ok = bool(expected) and hmac.compare_digest(passcode.encode("utf-8"), expected.encode("utf-8"))
+        if not ok:
+            time.sleep(WRONG_PASSCODE_DELAY_S)
     if ok:
         st.session_state["classroom.teacher"] = True
-    else:
-        time.sleep(WRONG_PASSCODE_DELAY_S)
     return ok
 
 
