@@ -258,17 +258,17 @@ def load_record(store, lesson_id: str, seed: int | None = None) -> dict[str, Any
 
 
 def wait(store, record: dict[str, Any], *, poll: float = 2.0, progress: Progress = None) -> None:
-    """Block until none of the record's runs is queued or running, reporting steps done over all of them."""
+    """Block until none of the record's runs is queued or running, reporting the fraction of runs done (the
+    running one counted by its steps: a queued run's length is not known before its data is loaded)."""
     emit = progress or (lambda f, m: None)
     while True:
         store.refresh()  # marks dead runs failed and starts queued ones, as any reader of the store does
-        runs = [store.get(run_id) for run_id in record["runs"].values()]
-        steps = sum(r.step for r in runs)
-        total = sum(r.total_steps or 1 for r in runs)
+        runs = [store.get(run_id) for run_id in dict.fromkeys(record["runs"].values())]
         active = [r for r in runs if r.active]
         running = next((r for r in active if r.status == "running"), None)
-        emit(min(1.0, steps / max(total, 1)),
-             f"{len(runs) - len(active)}/{len(runs)} runs done" + (f", now {running.name}" if running else ""))
+        done = len(runs) - len(active) + sum(r.progress for r in active)
+        emit(done / len(runs), f"{len(runs) - len(active)}/{len(runs)} runs done"
+             + (f", now {running.name} ({running.step}/{running.total_steps or '?'} steps)" if running else ""))
         if not active:
             return
         time.sleep(poll)
