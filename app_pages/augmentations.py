@@ -5,7 +5,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from lens_ui import upload
+from lens_ui import classroom, upload
 from lens_ui.common import PAGES, asset, guard
 from lens_ui.images import tile_row
 from sslcore.augment import OPERATIONS, PRESET_SOURCES, PRESETS, RECIPE_FIELDS, TwoViewAugment, view_difference
@@ -98,8 +98,13 @@ with st.expander("What each operation does, and why Barlow Twins uses asymmetric
     st.markdown(asset("augmentations.md"))
 
 c1, c2, c3, c4, c5 = st.columns([1.1, 1.3, 1.4, 0.9, 0.9])
-dataset = c1.selectbox("Dataset", list(DATASETS), key="aug.dataset",
-                       help="shapes and digits are built in; cifar10 / stl10 / folder need files (see Train)")
+if classroom.on():  # datasets by name only; the server maps a name to its files (lens_ui/classroom.py)
+    sources = classroom.data_sources()
+    source = sources[c1.selectbox("Dataset", list(sources), key="aug.class_dataset")]
+    dataset = source.dataset
+else:
+    dataset = c1.selectbox("Dataset", list(DATASETS), key="aug.dataset",
+                           help="shapes and digits are built in; cifar10 / stl10 / folder need files (see Train)")
 preset = c2.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(AugmentConfig().preset), key="aug.preset",
                       help="which recipe pair to start from (it opens on the default run's)")
 strength = c3.slider("Strength", 0.0, 3.0, 1.0, 0.05, key="aug.strength",
@@ -108,7 +113,10 @@ count = c4.select_slider("Images", [8, 12, 16], value=8, key="aug.count")
 size = c5.selectbox("Image size", [32, 64, 96], index=1, key="aug.size",
                     help="preview size in pixels; training on shapes uses 32 by default")
 st.caption(f"**{preset}** — {PRESET_SOURCES[preset]}")
-root = upload.folder_picker("aug.upload", typed_path=False) if dataset == "folder" else None   # your own images
+if classroom.on():
+    root = source.root
+else:
+    root = upload.folder_picker("aug.upload", typed_path=False) if dataset == "folder" else None   # your own images
 if dataset == "folder" and root is None:
     st.info("Upload your images above (a .zip or a folder of `<class>/<image>` files) to see their views.")
     st.stop()

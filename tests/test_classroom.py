@@ -145,6 +145,10 @@ def test_no_path_can_be_typed_in_classroom_mode(room, monkeypatch):
     assert set(datasets.options) >= {"shapes", "digits", "photos (teacher)"}
     assert not any(str(room.root.parent) in o for o in datasets.options)  # names only, never paths
     assert str(room.root) not in texts(at)                                # the sidebar hides the runs folder
+    views = session("augmentations", name="ben")
+    assert set(views.selectbox(key="aug.class_dataset").options) == {"shapes", "digits", "photos"}
+    views.selectbox(key="aug.class_dataset").set_value("photos").run()   # the teacher's folder, by name
+    assert not views.exception and not views.error, [e.value for e in views.error]
     # Outside classroom mode the folder input is still there, as on a laptop.
     monkeypatch.delenv("SSL_LENS_CLASSROOM")
     local = session()
