@@ -12,13 +12,10 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_or_stop,
                             status_badge, store)
-from lens_ui.figures import heatmap_figure
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
 from lens_ui.live_cache import curves, figure_step, run_metrics, snapshot_view
 from lens_ui.text import plain
@@ -192,9 +189,9 @@ def diagnostics(run_id: str) -> None:
     st.caption(f"Learning rate now: {_fmt(cache.latest('lr'), '.2e')} (linear warm-up, then cosine decay).")
     accs = tuple(sorted(n for n in cache.data if "accuracy" in n))
     if accs:
-        fig = go.Figure(curves(root, run_id, step, accs, title="training accuracies", height=260))
-        fig.update_layout(xaxis_title="step", yaxis_title="fraction of the batch", margin=dict(b=40))
-        st.plotly_chart(fig, key="monitor.acc", config=CHART)
+        st.plotly_chart(curves(root, run_id, step, accs, title="training accuracies", height=260,
+                               layout=(("xaxis_title", "step"), ("yaxis_title", "fraction of the batch"),
+                                       ("margin_b", 40))), key="monitor.acc", config=CHART)
         st.caption("Accuracies the method computes on each training batch, e.g. SimCLR's *contrastive accuracy*: "
                    "how often a view's most similar other view in the batch is its own partner. Chance is "
                    f"1 / (2 × batch − 1) = {1 / (2 * cfg.optim.batch_size - 1):.1%}, so low values early on still "
@@ -216,7 +213,8 @@ def heatmap_panel(run_id: str, active: bool) -> None:
                                   "(the same picture for every method)")
     if cfg.method.name == "barlow_twins":
         st.caption("Barlow Twins' matrix C *is* the cross-correlation of the two views' (batch-normalised) "
-                   "embeddings — the diagnostic every other method shows as a second picture — so it is drawn once.")
+                   "embeddings — the diagnostic every other method shows as a second picture — so it is drawn "
+                   "once.")
     steps = [r["step"] for r in s.snapshots(run_id, kind)]
     if not steps:
         fig, _, _ = snapshot_view(s, str(s.root), run_id, None, kind, kinds[kind])
@@ -233,24 +231,18 @@ def heatmap_panel(run_id: str, active: bool) -> None:
     else:
         step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
                                 help="drag to scrub through the snapshots taken during training")
-    fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, f"{kinds[kind]} · step {step}")
     images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
     unit = "image" if images else "dimension"
-    if images:
-        tau = cfg.method.temperature
-        as_loss = st.toggle(f"As the loss sees it: softmax of each row at temperature {tau:g}", value=True,
-                            key="monitor.softmax",
+    title, tau = f"{kinds[kind]} · step {step}", None
+    if images and st.toggle(f"As the loss sees it: softmax of each row at temperature "
+                            f"{cfg.method.temperature:g}", value=True, key="monitor.softmax",
                             help="cosine similarities of a trained network are all high, so the raw matrix looks "
                                  "uniformly red; the loss compares each row's entries after dividing by the "
-                                 "temperature, and then the partner (the diagonal) stands out")
-        if as_loss:
-            sims = np.asarray(s.load_snapshot(run_id, step, kind), dtype=float) / tau
-            probs = np.exp(sims - sims.max(1, keepdims=True))
-            fig = heatmap_figure(probs / probs.sum(1, keepdims=True), height=430,
-                                 title=f"softmax(similarity / {tau:g}) over each row · step {step}")
-    fig = go.Figure(fig)  # a copy: the cached figure is shared by every viewer
-    fig.update_xaxes(title=f"{unit} j (view 2)")
-    fig.update_yaxes(title=f"{unit} i (view 1)")
+                                 "temperature, and then the partner (the diagonal) stands out"):
+        tau = cfg.method.temperature
+        title = f"softmax(similarity / {tau:g}) over each row · step {step}"
+    fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, title, unit=unit,
+                                      softmax_temperature=tau)
     st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
     c = st.columns(2)
     c[0].metric("diagonal mean", f"{ms['diag_mean']:.3f}",

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -168,28 +169,40 @@ class SettledFigure(go.Figure):
 @st.cache_resource(show_spinner=False, max_entries=256)
 def curves(root: str, run_id: str, step: int, names: tuple[str, ...], *, title: str, labels: tuple[str, ...] = (),
            smoothing: float = 0.0, log_y: bool = False, height: int = 340, reference: tuple = (),
-           empty_message: str = "no data yet") -> go.Figure:
-    """``curves_figure`` of the run's metrics ``names`` (shown as ``labels`` when given) up to ``step``."""
+           layout: tuple = (), empty_message: str = "no data yet") -> go.Figure:
+    """``curves_figure`` of the run's metrics ``names`` (shown as ``labels`` when given) up to ``step``; ``layout``:
+    (name, value) pairs for ``update_layout``, e.g. (("yaxis_title", "fraction"),)."""
     BUILDS["curves"] += 1
     cache = _shared_metrics(root, run_id).cache
     series = {label: series_until(cache, name, step) for name, label in zip(names, labels or names)}
     fig = curves_figure(series, title=title, smoothing=smoothing, log_y=log_y, height=height,
                         reference=dict(reference) or None, empty_message=empty_message)
-    fig.update_layout(uirevision=run_id)  # zoom and hidden traces survive the next step's figure
+    fig.update_layout(uirevision=run_id, **dict(layout))  # zoom and hidden traces survive the next step's figure
     return SettledFigure(fig)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
-def snapshot_view(_store: RunStore, root: str, run_id: str, step: int | None, kind: str, title: str
+def snapshot_view(_store: RunStore, root: str, run_id: str, step: int | None, kind: str, title: str, *,
+                  unit: str = "dimension", softmax_temperature: float | None = None
                   ) -> tuple[go.Figure, dict | None, go.Figure | None]:
     """The heatmap, its summary numbers and the diagonal bars of one snapshot (files never change once written);
-    with ``step=None`` an empty heatmap that waits for the first one. ``_store`` (not hashed) is ``root``'s store."""
+    with ``step=None`` an empty heatmap that waits for the first one. ``_store`` (not hashed) is ``root``'s store.
+    ``unit`` names the rows and columns ("dimension", "image"); with ``softmax_temperature`` the heatmap shows each
+    row's softmax of similarity / temperature — the matrix as a contrastive loss sees it — and the numbers stay
+    those of the raw matrix."""
     BUILDS["snapshot"] += 1
     if step is None:
         return SettledFigure(heatmap_figure(None, title=title, empty_message="waiting for the first snapshot…")), \
             None, None
     matrix = _store.load_snapshot(run_id, step, kind)
-    fig = heatmap_figure(matrix, title=title, height=430)
+    shown = matrix
+    if softmax_temperature:
+        sims = matrix.astype(float) / softmax_temperature
+        probs = np.exp(sims - sims.max(1, keepdims=True))
+        shown = probs / probs.sum(1, keepdims=True)
+    fig = heatmap_figure(shown, title=title, height=430)
+    fig.update_xaxes(title=f"{unit} j (view 2)")
+    fig.update_yaxes(title=f"{unit} i (view 1)")
     fig.update_layout(uirevision=f"{run_id}-{kind}")
     return (SettledFigure(fig), matrix_stats(matrix) | {"shape": matrix.shape},
             SettledFigure(diagonal_figure(matrix, height=170)))
