@@ -29,6 +29,9 @@ DIAGNOSTICS_S = 5.0       # the diagnostics charts move slowly; they refresh at 
 STALLED_S = 30.0          # a run whose step has not moved for this long (queued, evaluating, stuck) ...
 STALLED_PERIOD_S = 5.0    # ... is refreshed this often until it moves again
 CHART = {"displaylogo": False}
+# The four diagnostics charts are a few hundred pixels wide on a projector: plotly's toolbar would cover their
+# titles, so they have none (Streamlit's full-screen button still enlarges one).
+SMALL_CHART = CHART | {"displayModeBar": False}
 # Methods whose own matrix compares images (row i: view 1 of image i; column j: view 2 of image j), not dimensions.
 IMAGE_MATRICES = ("simclr", "moco")
 # Why a loss term can rise while the total falls, per method (the loss card and the curve would otherwise alarm).
@@ -179,13 +182,13 @@ def diagnostics(run_id: str) -> None:
     small = {"height": 230}
     ref = (("healthy ≈ 1/√D", 1 / math.sqrt(dim)),) if dim else ()
     d[0].plotly_chart(curves(root, run_id, step, ("embedding_std",), title="embedding std", reference=ref, **small),
-                      key="monitor.std", config=CHART)
+                      key="monitor.std", config=SMALL_CHART)
     d[1].plotly_chart(curves(root, run_id, step, ("rankme",), title="RankMe (effective rank)", **small),
-                      key="monitor.rankme", config=CHART)
+                      key="monitor.rankme", config=SMALL_CHART)
     d[2].plotly_chart(curves(root, run_id, step, ("alignment", "uniformity"), title="alignment & uniformity",
-                             **small), key="monitor.align", config=CHART)
+                             **small), key="monitor.align", config=SMALL_CHART)
     d[3].plotly_chart(curves(root, run_id, step, ("pairs_per_s",), labels=("pairs/s",), title="throughput (pairs/s)",
-                             **small), key="monitor.speed", config=CHART)
+                             **small), key="monitor.speed", config=SMALL_CHART)
     st.caption(f"Learning rate now: {_fmt(cache.latest('lr'), '.2e')} (linear warm-up, then cosine decay).")
     accs = tuple(sorted(n for n in cache.data if "accuracy" in n))
     if accs:

@@ -21,6 +21,9 @@ NAMED_COLOURS = {name: "#%02x%02x%02x" % tuple(round(255 * c) for c in rgb) for 
 FILTERED_OUT = "rgba(150,150,150,0.25)"
 HEATMAP_SCALE = "RdBu_r"   # −1 blue, 0 white, +1 red
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+# Plotly's toolbar stacked down the right edge: across the top (its default) it covered the titles of charts a few
+# hundred pixels wide whenever the pointer was on them (the browser test's projector check finds that).
+_TOOLBAR = dict(orientation="v")
 
 
 def ema(values: Sequence[float], smoothing: float) -> np.ndarray:
@@ -42,7 +45,7 @@ def _empty(title: str, message: str, height: int) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=14, color="#888"))
-    fig.update_layout(title=title, height=height, margin=_MARGIN, xaxis=dict(visible=False),
+    fig.update_layout(modebar=_TOOLBAR, title=title, height=height, margin=_MARGIN, xaxis=dict(visible=False),
                       yaxis=dict(visible=False))
     return fig
 
@@ -74,7 +77,8 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
     legend = (dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0) if small else
               dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     margin = _MARGIN | {"b": 55} if small and len(series) > 1 else _MARGIN
-    fig.update_layout(title=title, height=height, margin=margin, hovermode="x unified", legend=legend,
+    fig.update_layout(modebar=_TOOLBAR, title=title, height=height, margin=margin, hovermode="x unified",
+                      legend=legend,
                       showlegend=len(series) > 1, xaxis_title=None if small else x_title, yaxis_title=y_title)
     if log_y:
         fig.update_yaxes(type="log")
@@ -110,7 +114,7 @@ def heatmap_figure(matrix: np.ndarray | None, *, title: str = "", height: int = 
         z=m, zmin=-1, zmax=1, zmid=0, colorscale=HEATMAP_SCALE,
         colorbar=dict(title="value", tickvals=[-1, -0.5, 0, 0.5, 1], thickness=12),
         hovertemplate="row %{y}, column %{x}<br>value %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin=_MARGIN)
+    fig.update_layout(modebar=_TOOLBAR, title=title, height=height, margin=_MARGIN)
     fig.update_xaxes(showgrid=False, constrain="domain", title="dimension j")
     fig.update_yaxes(showgrid=False, autorange="reversed", scaleanchor="x", constrain="domain",
                      title="dimension i")
@@ -133,7 +137,8 @@ def diagonal_figure(matrix: np.ndarray, *, height: int = 200) -> go.Figure:
     fig = go.Figure(go.Bar(x=list(range(d.size)), y=d, marker_color=np.where(d > 0.9, "#d62728", "#f4a582"),
                            hovertemplate="dimension %{x}: %{y:.3f}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(dash="dash", color="#888", width=1))
-    fig.update_layout(title="diagonal", height=height, margin=_MARGIN, yaxis=dict(range=[-1.05, 1.05]),
+    fig.update_layout(modebar=_TOOLBAR, title="diagonal", height=height, margin=_MARGIN,
+                      yaxis=dict(range=[-1.05, 1.05]),
                       xaxis_title="dimension", bargap=0.1)
     return fig
 
@@ -191,7 +196,8 @@ def scatter_figure(xy: np.ndarray, colour: Sequence[Any], *, colour_names: Seque
         fig.add_trace(points(h, "neighbours", dict(size=marker_size + 8, color="rgba(0,0,0,0)",
                                                   line=dict(width=2, color="black"))))
     # A title inside the figure sits under plotly's toolbar: pages write it above the chart instead.
-    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    fig.update_layout(modebar=_TOOLBAR, title=title or None, height=height,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       dragmode="orbit" if three_d else "pan", legend=dict(itemsizing="constant"),
                       clickmode="event+select")
     if three_d:
