@@ -20,11 +20,15 @@ JOURNAL = "journal.jsonl"
 
 def append(run_dir: Path, kind: str, **fields: Any) -> None:
     """Add one record (``kind``: status | metrics | snapshot | eval | truncate). Raises OSError (disk full,
-    read-only folder) for the store to report."""
+    read-only folder) for the store to report; a run folder deleted by hand has nothing left to journal for."""
     record = {"kind": kind, "time": time.time(), **fields}
     line = json.dumps(record, default=_plain, separators=(",", ":")) + "\n"
-    with open(run_dir / JOURNAL, "a", encoding="utf-8") as f:
-        f.write(line)
+    try:
+        with open(run_dir / JOURNAL, "a", encoding="utf-8") as f:
+            f.write(line)
+    except FileNotFoundError:
+        if run_dir.is_dir():
+            raise
 
 
 def read(run_dir: Path) -> Iterator[dict[str, Any]]:

@@ -38,8 +38,8 @@ READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 FAULTS = (*DISK_FULL, *READ_ONLY, errno.EIO)
 TEMP_FILE = re.compile(r"\..+\.(\d+)\.tmp")          # runs._atomic_save: .<name>.<pid>.tmp
 LOW_SPACE_BYTES = 200 * 2**20   # doctor warns below this much free space
-YOUNG_FOLDER_S = 30.0
-STOPPED = "stopped: "   # how a trainer's last line in log.txt names the fault that stopped it   # a run folder younger than this may still be getting its database row (create_run)
+YOUNG_FOLDER_S = 30.0   # a run folder younger than this may still be getting its database row (create_run)
+STOPPED = "stopped: "   # how a trainer's last line in log.txt names the fault that stopped it
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,8 +60,8 @@ def index_lost(store: RunStore) -> bool:
 
 def read_only_connection(store: RunStore) -> sqlite3.Connection:
     """The one connection of a store on a read-only folder, shared by its threads: the database as last written
-    (``immutable``: no lock or WAL index files, which a read-only folder cannot hold), or, with none to read, an
-    in-memory index rebuilt from the run folders."""
+    (``mode=ro``, or ``immutable`` where the WAL's index file is missing and a read-only folder cannot hold a new
+    one), or, with nothing readable, an in-memory index that ``open_index`` rebuilds from the run folders."""
     conn = getattr(store, "_read_only_conn", None)
     if conn is not None:
         return conn
@@ -99,7 +99,7 @@ def open_index(store: RunStore) -> str | None:
     None when the database was fine (or new with nothing to recover)."""
     from .runs import SCHEMA
 
-    was_there = (inode(store.db_path) or 0) and store.db_path.stat().st_size > 0
+    was_there = inode(store.db_path) is not None and store.db_path.stat().st_size > 0
     damage = None
     try:
         _create_schema(store, SCHEMA)
@@ -112,8 +112,6 @@ def open_index(store: RunStore) -> str | None:
         damage = "could not be read in this read-only folder; shown as rebuilt in memory"
     empty = was_there and not store._conn().execute("SELECT 1 FROM runs LIMIT 1").fetchall()
     if was_there and damage is None and not empty:
-        return None
-    if store.read_only and was_there and not empty:
         return None
     report = rebuild(store)
     if not report.runs and damage is None:

@@ -106,7 +106,8 @@ def test_divergence_keeps_last_good_checkpoint(store, monkeypatch):
 
 def test_crash_is_failed_with_last_line_and_traceback_in_log(store, tmp_path):
     cfg = tiny(dataset="folder", data_root=str(tmp_path / "no-such-folder"), image_size=16)
-    run_id = launch(cfg, store)
+    run_id = store.create_run(cfg)   # launch() would refuse it up front (preflight); a folder can also vanish later
+    store.schedule()
     run = store.wait(run_id, timeout=120)
     assert run.status == "failed"
     assert "no-such-folder" in run.error and "\n" not in run.error
