@@ -16,6 +16,7 @@ from sslcore.config import ConfigError, RunConfig
 from sslcore.data import DATASETS
 from sslcore.lessons import Lesson, launch as launch_lesson_runs, load_lessons, load_record, measure, summary
 from sslcore.methods import METHODS
+from sslcore.recipes import RECIPES
 from sslcore.train import resolve_device
 
 # The form's defaults are the engine's (RunConfig): the run whose quality README measures, about two minutes on a
@@ -74,6 +75,17 @@ def _fill_form(fields: dict) -> None:
         if name in DEFAULTS:
             st.session_state[_k(name)] = value
     st.session_state[_k("overrides")] = {}
+    st.session_state.pop(_k("recipe"), None)
+
+
+def _fill_recipe() -> None:
+    """Callback: put the picked published recipe into the form; its settings without a form field (projector
+    depth, lr of biases, focal loss, …) ride along and are shown beside the form."""
+    recipe = RECIPES[st.session_state[_k("recipe_pick")]]
+    _fill_form({k: v for k, v in recipe.settings.items() if k in DEFAULTS})
+    st.session_state[_k("overrides")] = dict(recipe.settings.get("overrides", {}))
+    st.session_state[_k("recipe")] = {"name": recipe.name, "extra": {
+        k: v for k, v in recipe.settings.items() if k not in DEFAULTS and k != "overrides"}}
 
 
 def _launch_lesson(lesson: Lesson) -> None:
@@ -231,6 +243,18 @@ def measured_speed(root: str, method: str, dataset: str, backbone: str, image_si
     return (statistics.median(speeds), len(speeds)) if speeds else None
 
 
+r1, r2 = st.columns([3, 1])
+r1.selectbox("Start from a published recipe", list(RECIPES), key=_k("recipe_pick"),
+             format_func=lambda name: f"{RECIPES[name].title} — {RECIPES[name].published}",
+             help="the settings of a cited setup (`python -m sslcore recipes` lists them with an estimated time); "
+                  "change any field afterwards")
+r2.button("📋 Load the recipe", on_click=_fill_recipe, width="stretch", key=_k("load_recipe"))
+picked = st.session_state.get(_k("recipe"))
+if picked:
+    recipe = RECIPES[picked["name"]]
+    st.info(f"**{recipe.title}** (from {recipe.source}). Published: {recipe.published}. Changed here: "
+            f"{recipe.changes} Also set: " + ", ".join(f"`{k}={v}`" for k, v in picked["extra"].items()), icon="📋")
+
 values: dict = {}
 c1, c2, c3 = st.columns(3)
 with c1:
@@ -296,7 +320,7 @@ with st.expander("Advanced: image size, dataset size, optimizer, logging, name")
     values["image_size"] = field(a1, "image_size", "selectbox", "Image size (px)", IMAGE_SIZES)
     values["train_size"] = field(a1, "train_size", "number_input", "Training images", min_value=0, step=500,
                                  help="generated datasets: how many images; others: a random subset of that many")
-    values["optimizer"] = field(a2, "optimizer", "selectbox", "Optimizer", ["adamw", "adam", "sgd", "lars"])
+    values["optimizer"] = field(a2, "optimizer", "selectbox", "Optimizer", ["adamw", "adam", "sgd", "lars", "lamb"])
     values["weight_decay"] = field(a2, "weight_decay", "number_input", "Weight decay", step=1e-4, format="%.5f")
     values["warmup_epochs"] = field(a2, "warmup_epochs", "number_input", "Warm-up epochs", step=0.5)
     values["log_every"] = field(a3, "log_every", "number_input", "Log metrics every (steps)", min_value=0, step=1)
@@ -322,6 +346,8 @@ if overrides:
             + ", ".join(f"`{k}={v:g}`" for k, v in overrides.items()), icon="🎨")
     o2.button("Clear them", on_click=lambda: st.session_state.update({_k("overrides"): {}}), key="train.clear_ov")
     values["overrides"] = dict(overrides)
+if picked:
+    values |= picked["extra"] | {"recipe": picked["name"]}
 
 # ---- validation, next to the field it concerns ----
 error: ConfigError | None = None
