@@ -289,8 +289,8 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     ids = [r.id for r in store.list_runs()]
     page.goto(f"{server}/compare?runs={','.join(ids)}")
     settle(page)
-    assert page.get_by_role("heading", name="Probe accuracies").count() == 1
-    assert page.locator(".js-plotly-plot").count() >= 6  # 2 losses, 2 heatmaps, 2 embeddings
+    assert page.get_by_role("heading", name="Runs").count() == 1   # the runs table (test_compare_in_a_real_browser)
+    assert page.locator(".js-plotly-plot").count() >= 5  # overlaid curves, 2 heatmaps, 2 embeddings
     assert f"runs={ids[0]}" in page.url.replace("%2C", ",")
     assert_clean(page, "compare")
     screenshot(page, "compare")
@@ -302,3 +302,48 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert_clean(page, "monitor with an unknown run")
 
     assert not console_errors, console_errors
+
+
+@pytest.mark.timeout(1800)   # run alone, it trains its Barlow Twins run first (after the test above it finds one)
+def test_compare_in_a_real_browser(browser, server, runs_dir):
+    """Compare as a class sees it after a "Barlow Twins vs SimCLR" lesson: the runs table, the choice in the page
+    address (the same link in a new session opens the same comparison), overlaid curves, every matrix and embedding
+    panel named after its run, and the verdict. Saves docs/screenshots/compare.png."""
+    from sslcore.config import RunConfig
+    from sslcore.runs import RunStore
+    from sslcore.worker import execute_run
+
+    store = RunStore(runs_dir)
+    if not any(r.method == "barlow_twins" and r.status == "finished" for r in store.list_runs()):
+        cfg = RunConfig().replace(method="barlow_twins", name="Barlow Twins (made by the test)", train_size=256,
+                                  batch_size=32, epochs=2, projector_dim=64, log_every=1, snapshot_every=2,
+                                  device="cpu")
+        run_id = store.create_run(cfg, status="running")
+        store.claim_foreground(run_id, "cpu")
+        assert execute_run(store, run_id).status == "finished"
+    runs = [next(r for r in store.list_runs() if r.method == method and r.status == "finished")
+            for method in ("barlow_twins", "simclr")]
+    link = f"{server}/compare?runs={','.join(r.id for r in runs)}"
+
+    def panel_titles(page) -> list[str]:
+        return [t or "" for t in page.locator(".js-plotly-plot .gtitle").all_text_contents()]
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(link)
+    settle(page)
+    screenshot(page, "compare")
+    assert_clean(page, "compare")
+    assert page.get_by_role("heading", name="Runs").count() == 1
+    assert page.locator("[data-testid=stDataFrame]").count() >= 1   # the runs table (+ the probes in an expander)
+    assert page.get_by_text("learned the shape best").count() == 1
+    titles = panel_titles(page)
+    for r in runs:   # a heatmap and an embedding, each titled with the run's name
+        assert sum(r.name in t for t in titles) >= 2, (r.name, titles)
+    assert any(t.strip() == "loss" for t in titles)
+
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})   # a shared link: a new session
+    other.goto(link)
+    settle(other)
+    assert_clean(other, "compare from a shared link")
+    assert panel_titles(other) == titles
+    assert ",".join(r.id for r in runs) in other.url.replace("%2C", ",")
