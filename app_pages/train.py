@@ -262,10 +262,10 @@ with c1:
     st.caption(METHODS[values["method"]].description)
     if classroom.on():  # datasets by name only: the server maps a name to its files
         sources = classroom.data_sources()
-        picked = st.selectbox("Dataset", list(sources), key=_k("class_dataset"),
+        source = st.selectbox("Dataset", list(sources), key=_k("class_dataset"),
                               format_func=lambda n: n if sources[n].origin == "built in" else
                               f"{n} ({sources[n].origin})")
-        values["dataset"], values["data_root"] = sources[picked].dataset, sources[picked].root or ""
+        values["dataset"], values["data_root"] = sources[source].dataset, sources[source].root or ""
     else:
         values["dataset"] = field(st, "dataset", "selectbox", "Dataset", list(DATASETS), on_change=_dataset_changed)
     st.caption(DATASETS[values["dataset"]].description)
