@@ -201,11 +201,14 @@ def me() -> str | None:
     parameters, so it is put back here on every run."""
     if not on():
         return None
-    token = st.session_state.get("classroom.token")
-    from_url = st.query_params.get(TOKEN_PARAM)
-    if from_url and from_url != token:
-        token = from_url           # a reload, or a bookmarked link: the address wins
-    name = room().name_of(token) if token else None
+    people = room()
+    token, name = None, None
+    # A reload or a bookmarked link brings the token in the address; a page switch leaves it in the session only.
+    for candidate in (st.query_params.get(TOKEN_PARAM), st.session_state.get("classroom.token")):
+        name = people.name_of(candidate) if candidate else None
+        if name is not None:
+            token = candidate
+            break
     if name is None:
         st.session_state.pop("classroom.token", None)
         return None
