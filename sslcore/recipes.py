@@ -50,7 +50,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         source="keras.io/examples/vision/semisupervised_simclr (Keras SimCLR STL-10 example, seed)",
         published="online linear probe 56.7 %, fine-tuned 65.3 %, supervised baseline from scratch 59.9 % "
                   "(STL-10 test, 20 epochs)",
-        settings=dict(dataset="stl10", image_size=96, method="simclr", temperature=0.1, backbone="convnet",
+        settings=dict(dataset="stl10", train_split="train+unlabeled", image_size=96, method="simclr",
+                      temperature=0.1, backbone="convnet",
                       projector_dim=128, projector_layers=2, optimizer="adam", lr=1e-3, weight_decay=0.0,
                       batch_size=525, epochs=20, warmup_epochs=0.0, augment="keras_simclr", online_probe=True),
         changes="batch 525 drawn from train+unlabeled together (the example draws 500 unlabeled + 25 labelled per "
@@ -58,8 +59,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                 "view 1's features (no extra forward), not a separately weak-augmented labelled batch. "
                 "Fine-tune with `eval RUN --finetune` (weak augmentation, Adam).",
         train_images=105_000,
-        notes=["pre-train on STL-10 train+unlabeled (labels −1 on the unlabeled images) when the dataset offers "
-               "that split; the online probe learns from the labelled images only"]),
+        notes=["pre-trains on STL-10 train+unlabeled (labels −1 on the 100k unlabeled images); the online probe "
+               "learns from the 5k labelled ones only"]),
     Recipe(
         name="relational_stl10",
         title="Self-supervised relational reasoning on STL-10",
@@ -67,12 +68,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
                "Patacchiola & Storkey, NeurIPS 2020)",
         published="the paper's STL-10 linear evaluation (ResNet-34, 300 epochs, K = 25, Table 1 of "
                   "arXiv:2006.05849); the repository gives no single figure",
-        settings=dict(dataset="stl10", image_size=96, method="relational", num_views=4, focal_gamma=2.0,
+        settings=dict(dataset="stl10", train_split="unlabeled", image_size=96, method="relational", num_views=4,
+                      focal_gamma=2.0,
                       backbone="resnet34", optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=64, epochs=300,
                       warmup_epochs=0.0, augment="simclr", overrides={"blur_p": 0.0}),
         changes="K = 4 augmentations (the essential script's; the paper's 25 cost 6× the backbone passes); "
                 "the `cat` aggregation and focal loss (γ 2, α 0.5) of relationnet.py; SimCLR-style augmentation "
-                "without blur.",
+                "without blur. Pre-trains on the unlabeled split as the released model, so no online probe.",
         train_images=100_000),
     Recipe(
         name="barlow_twins_imagenet",

@@ -47,6 +47,8 @@ def test_recipe_builds_its_model_and_trains_two_steps(name):
     assert all(torch.isfinite(torch.tensor(row["loss"])) for row in recorder.rows)
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.backbone.parameters()))
     assert type(trainer.state.optimizer).__name__.lower().startswith(cfg.optim.optimizer)
+    # Labels 0, 1, -1, 1: the probe trains on the labelled ones (relational_stl10 pre-trains on the unlabeled
+    # split, but this synthetic set has labels, so its probe runs here too).
     assert "online_probe_accuracy" in recorder.rows[-1]
 
 
@@ -122,5 +124,6 @@ def test_train_recipe_keras_simclr_on_an_stl10_fixture_logs_the_online_probe(tmp
     from sslcore.runs import RunStore
 
     store = RunStore(tmp_path / "runs")
-    assert store.config(result["id"]).recipe == "keras_simclr_stl10"
+    cfg = store.config(result["id"])
+    assert cfg.recipe == "keras_simclr_stl10" and cfg.data.train_split == "train+unlabeled"
     assert len(store.metrics(result["id"])["online_probe_accuracy"]["value"]) >= 2
