@@ -376,6 +376,7 @@ class RunStore:
         fault (disk full) is kept in ``self.fault`` for the caller to show, and the store stays readable."""
         if self.read_only:
             return
+        self.fault = None
         try:
             self._refresh()
         except StoreError as e:
@@ -486,6 +487,8 @@ class RunStore:
 
     def resume(self, run_id: str) -> RunInfo:
         run = self.get(run_id, refresh=True)  # a trainer that just died is resumable
+        if self.fault:      # the store could not even record that (disk full): say that, not "it is running"
+            raise StoreError(self.fault)
         if run.status not in ("failed", "cancelled", "diverged"):
             raise ConfigError(f"run {run_id} is {run.status}; only failed, cancelled or diverged runs resume")
         self.update(run_id, status="queued", error=None, pid=None, cancel_requested=0, ended=None)

@@ -209,3 +209,20 @@ def test_interrupted_checkpoint_write_is_cleaned_and_old_checkpoints_pruned(tmp_
     assert run.status == "finished"
     assert not leftover.exists()
     assert [s for s, _ in store.checkpoints(run_id)] == [12, 16]
+
+
+def test_commands_on_a_full_disk_list_the_runs_and_say_why_in_one_line(small_disk):
+    store = RunStore(small_disk / "runs")
+    run_id = store.create_run(tiny())
+    store.update(run_id, status="running", pid=2**22 + 778, heartbeat=time.time() - 600, started=time.time() - 600)
+    filler = fill(small_disk)
+    out = sslcore(store.root, "runs")       # its upkeep would mark the dead run failed: that write cannot be made
+    assert out.returncode == 0 and run_id in out.stdout
+    assert one_line(out.stderr).startswith(f"note: the disk holding {store.root} is full")
+    out = sslcore(store.root, "resume", run_id)
+    assert out.returncode == 1
+    line = one_line(out.stderr)
+    assert line.startswith(f"error: the disk holding {store.root} is full") and "rollback" not in line
+    filler.unlink()
+    out = sslcore(store.root, "status", run_id)
+    assert out.returncode == 0 and "failed" in out.stdout and not out.stderr.strip()
