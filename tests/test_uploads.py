@@ -53,18 +53,21 @@ def _refused(tmp_path, files, match, name="mine", **kw):
     return msg
 
 
-def test_a_zip_of_an_image_folder_becomes_a_named_dataset(tmp_path):
+def test_a_zip_of_an_image_folder_becomes_a_named_dataset(tmp_path, monkeypatch):
     saved = save_upload(tmp_path, "insects", [("insects.zip", _zip(_tree("insects/")))], image_size=16)
     assert saved["classes"] == ["ant", "bee"] and saved["images"] == 12
     folder = resolve_uploaded(tmp_path, "insects")
     assert folder == uploads_dir(tmp_path).resolve() / "insects" and (folder / "ant" / "0.jpg").is_file()
     rows = list_uploaded(tmp_path)
     assert [(r["name"], r["images"], r["classes"]) for r in rows] == [("insects", 12, ["ant", "bee"])]
+    cache = Path(os.environ["SSL_LENS_CACHE"])
+    decoded = set(cache.glob("*.npy"))
     ds = load_dataset("folder", root=str(folder), image_size=16)
+    monkeypatch.chdir(tmp_path)
+    load_dataset("folder", root="datasets/insects", image_size=16)  # relative or resolved: the same cache entry
+    assert set(cache.glob("*.npy")) == decoded                      # decoded at upload, where the dataset stays
     assert ds.class_names == ["ant", "bee"] and len(ds) + len(load_dataset("folder", "test", root=str(folder),
                                                                            image_size=16)) == 12
-    cache = Path(os.environ["SSL_LENS_CACHE"])
-    decoded = {p for p in cache.glob("*.npy")}
     delete_uploaded(tmp_path, "insects")
     assert list_uploaded(tmp_path) == []
     assert len(decoded - set(cache.glob("*.npy"))) >= 2            # its train and test decodes left the cache
@@ -88,7 +91,7 @@ def test_non_image_members_are_left_out_and_counted(tmp_path):
                          "__MACOSX/ant/._0.jpg": b"junk", ".DS_Store": b"junk"}
     saved = save_upload(tmp_path, "mixed", [("m.zip", _zip(entries))], image_size=16)
     assert saved["images"] == 12
-    assert any(n.startswith("left out 3 files that are not images") for n in saved["notices"])
+    assert any(n.startswith("left out 3 files that are not readable images") for n in saved["notices"])
     assert not (resolve_uploaded(tmp_path, "mixed") / "bee" / "fake.jpg").exists()
 
 
@@ -130,7 +133,8 @@ def test_bytes_are_counted_while_unpacking_when_sizes_lie(tmp_path):
 
 def test_not_a_zip_and_no_images_are_one_line_errors(tmp_path):
     _refused(tmp_path, [("x.zip", io.BytesIO(b"PK not really"))], r"^upload: not a readable \.zip file")
-    _refused(tmp_path, [("x.zip", _zip({"a/readme.txt": b"hello"}))], r"^upload: no images in it .*readme\.txt")
+    _refused(tmp_path, [("x.zip", _zip({"a/readme.txt": b"hello"}))],
+             r"^upload: no readable images in it .*readme\.txt")
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65, "shapes", "na\u0000me"])
@@ -183,3 +187,13 @@ def test_datasets_cli_adds_lists_and_deletes(tmp_path, capsys):
     assert main(runs + ["datasets", "--delete", "../insects"]) == 2
     assert main(runs + ["datasets", "--delete", "insects"]) == 0
     assert not (tmp_path / "runs" / "datasets" / "insects").exists()
+
+
+def test_an_upload_whose_images_do_not_decode_is_refused_and_removed(tmp_path):
+    buf = io.BytesIO()
+    Image.effect_noise((200, 150), 60).convert("RGB").save(buf, "JPEG", quality=90)
+    truncated = buf.getvalue()[:len(buf.getvalue()) // 2]         # a whole header, half the data: opens, no decode
+    entries = {f"{cls}/{i}.jpg": truncated for cls in ("ant", "bee") for i in range(3)}
+    msg = _refused(tmp_path, [("t.zip", _zip(entries))], r"^upload: the images do not decode \(4 unreadable, e\.g\. "
+                   r"[0-2]\.jpg: OSError: image file is truncated .*\); nothing was stored$")
+    assert str(tmp_path) not in msg

@@ -46,9 +46,9 @@ def memory_budget() -> int:
 
 def cache_key(files: Sequence[Path], image_size: int) -> str:
     h = hashlib.sha256(f"v{FORMAT_VERSION} {image_size}\n".encode())
-    for p in files:
+    for p in files:                          # absolute paths: "runs/datasets/x" and its resolved form are one key
         st = p.stat()
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:32]
 
 
@@ -102,7 +102,7 @@ def decode_images(files: Sequence[Path], image_size: int, decode: Callable[[Path
     out.flush()
     out = None                               # unmap before the file is renamed into place
     meta = {"kept": kept, "failed": {str(i): why for i, why in failed.items()}, "n": len(files),
-            "folder": os.path.commonpath([str(p.parent) for p in files]) if files else ""}
+            "folder": os.path.commonpath([os.path.abspath(p.parent) for p in files]) if files else ""}
     try:
         (folder / f"{key}.json").write_text(json.dumps(meta))
         os.replace(tmp, folder / f"{key}.npy")

@@ -138,11 +138,11 @@ def save_upload(runs_dir: str | Path, name: str, files: Iterable[tuple[str, Bina
         root = _single_top_folder(staging)
         images = [p for p in root.rglob("*") if p.is_file()]
         if not images:
-            raise ConfigError(f"upload: no images in it ({', '.join(IMAGE_EXTENSIONS)})"
-                              + (f"; left out {len(skipped)} other files, e.g. {skipped[0]}" if skipped else ""))
+            raise ConfigError(f"upload: no readable images in it ({', '.join(IMAGE_EXTENSIONS)})"
+                              + (f"; left out {len(skipped)} files, e.g. {skipped[0]}" if skipped else ""))
         notices = []
         if skipped:
-            notices.append(f"left out {len(skipped)} file{'s' * (len(skipped) != 1)} that are not images: "
+            notices.append(f"left out {len(skipped)} file{'s' * (len(skipped) != 1)} that are not readable images: "
                            + ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else ""))
         if not any(p.is_dir() for p in root.iterdir()):      # loose images: one class, named after the dataset
             cls = root / name
@@ -151,17 +151,28 @@ def save_upload(runs_dir: str | Path, name: str, files: Iterable[tuple[str, Bina
                 p.rename(cls / p.name)
             notices.append("no class folders: every image is in one class, so evaluation has no classes to "
                            "tell apart; upload <class>/<image> folders for kNN and linear accuracy")
-        for split in ("train", "test"):                     # the layout is valid, and decoded once, now
+        for split in ("train", "test"):                     # the layout makes a dataset (or a one-line refusal)
             list_folder(root, split)
-            load_folder(split, str(root), image_size, None, 0,
+        try:
+            os.replace(root, base / name)
+        except OSError:                                     # another upload of the same name finished first
+            raise ConfigError(f"name: a dataset named {name!r} exists; pick another name or delete it first") \
+                from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    folder = (base / name).resolve()
+    try:                                                    # decoded once now, where it stays: the first run starts
+        for split in ("train", "test"):                     # at once from the cache
+            load_folder(split, str(folder), image_size, None, 0,
                         progress=lambda done, total, s=split: progress(0.5 + 0.25 * (s == "test") + 0.25 * done
                                                                        / max(total, 1), f"decoding {s} images "
                                                                        f"{done}/{total}"))
-        os.replace(root, base / name)
-        (base / name).touch()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    train, classes, layout_notices = list_folder(base / name, "train")
+    except ConfigError as e:                                # e.g. every image of a split unreadable
+        shutil.rmtree(folder, ignore_errors=True)
+        decode_cache.forget(folder)
+        why = str(e).partition("' for split ")[2].partition(" (")[2][:-1] or "unreadable"  # not the server path
+        raise ConfigError(f"upload: the images do not decode ({why}); nothing was stored") from None
+    train, classes, layout_notices = list_folder(folder, "train")
     progress(1.0, "done")
     return {"name": name, "path": str(base / name), "images": len(images), "classes": classes,
             "notices": notices + layout_notices}
