@@ -197,3 +197,9 @@ def test_an_upload_whose_images_do_not_decode_is_refused_and_removed(tmp_path):
     msg = _refused(tmp_path, [("t.zip", _zip(entries))], r"^upload: the images do not decode \(4 unreadable, e\.g\. "
                    r"[0-2]\.jpg: OSError: image file is truncated .*\); nothing was stored$")
     assert str(tmp_path) not in msg
+
+
+def test_a_layout_that_makes_no_dataset_is_said_of_the_upload(tmp_path):
+    msg = _refused(tmp_path, [("one.zip", _zip({"ant/0.jpg": _jpeg()}))],
+                   r"^upload: folder 'mine' has too few images for a test split; add images")
+    assert ".upload-" not in msg and str(tmp_path) not in msg

@@ -151,8 +151,11 @@ def save_upload(runs_dir: str | Path, name: str, files: Iterable[tuple[str, Bina
                 p.rename(cls / p.name)
             notices.append("no class folders: every image is in one class, so evaluation has no classes to "
                            "tell apart; upload <class>/<image> folders for kNN and linear accuracy")
-        for split in ("train", "test"):                     # the layout makes a dataset (or a one-line refusal)
-            list_folder(root, split)
+        try:                                                # the layout makes a dataset (or a one-line refusal)
+            for split in ("train", "test"):
+                list_folder(root, split)
+        except ConfigError as e:                            # said of the upload, not of the staging folder
+            raise ConfigError("upload: " + str(e).removeprefix("data_root: ").replace(str(root), name)) from None
         try:
             os.replace(root, base / name)
         except OSError:                                     # another upload of the same name finished first
