@@ -4,10 +4,11 @@ rows, and the figures drawn from them.
 Watching a run must not cost the run (issue 12). So a viewer's refresh only reads (``RunStore.get`` is a plain read);
 the store's repair — marking dead runs failed, starting queued runs — runs in one ``upkeep`` thread per runs folder,
 every ``UPKEEP_S`` seconds, for everyone. The metric rows of a run are read once per new step for all viewers
-(``run_metrics``), and each figure is built once per (run, step, options) for all viewers (``curves``,
-``snapshot_view``): a
-refresh that finds no new step builds nothing, and Streamlit sends an unchanged large chart as a reference to the
-copy the browser already holds.
+(``run_metrics``), and each figure is built once per (run, frame, options) for all viewers (``curves``,
+``snapshot_view``; a frame follows the run's step at most once per ``FRAME_EVERY_S``, so viewers who refresh at
+different moments of a fast run share one figure). A refresh that finds no new step builds nothing, the built
+figure hands Streamlit its dict without a copy (``SettledFigure``), and Streamlit sends an unchanged large chart as a
+reference to the copy the browser already holds.
 """
 from __future__ import annotations
 
