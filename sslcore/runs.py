@@ -186,7 +186,15 @@ class RunStore:
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with store_repair.reported_faults(self):
-            return self._conn().execute(sql, args).fetchall()
+            try:
+                return self._conn().execute(sql, args).fetchall()
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):
+                    raise
+                # runs.sqlite was deleted under this store, and this thread's first connection made an empty one (a
+                # thread that already had a connection notices in _conn): rebuild it from the run folders, read again.
+                self.repair_message = store_repair.open_index(self)
+                return self._conn().execute(sql, args).fetchall()
 
     # ---- runs ----
     def run_dir(self, run_id: str) -> Path:

@@ -436,3 +436,21 @@ def test_the_class_page_ranks_everyones_finished_runs(hostile, monkeypatch):
     assert set(board["monitor"]) == {f"monitor?run={r.id}" for r in runs}
     at.multiselect(key="class.people").set_value(["ben"]).run()
     assert list(at.dataframe[0].value["person"]) == ["ben"]
+
+
+def test_owners_survive_a_deleted_runs_sqlite(room):
+    """runs.sqlite deleted while the app serves the class: the store rebuilds it from the run folders (their
+    journals keep each run's owner), the page says so, and the owner still manages their run, nobody else."""
+    ana = launch(session(name="ana"))
+    ben = session(name="ben")
+    run = next(r for r in room.list_runs() if r.owner == "ana")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{room.db_path}{suffix}").unlink(missing_ok=True)
+    ana.run()
+    assert not ana.exception, [e.value for e in ana.exception]
+    assert any("rebuilt" in str(t.value).replace("\\", "") for t in ana.toast), [t.value for t in ana.toast]
+    restored = RunStore(room.root).get(run.id)
+    assert restored.owner == "ana"
+    manage = {f"{verb}.{run.id}" for verb in ("cancel", "resume", "delete")}
+    assert manage & buttons(ana)
+    assert not manage & buttons(ben.run())
