@@ -344,9 +344,12 @@ def cmd_runs(args) -> dict:
     runs = store.list_runs(refresh=True)  # the CLI repairs the store as it looks (the app has a thread)
     _faults(store)
     if not args.json:
-        print(f"{'id':42} {'status':9} {'method':13} {'dataset':8} {'progress':>8}  error")
+        owners = any(r.owner for r in runs)   # classroom mode's runs say who launched them
+        print(f"{'id':42} {'status':9} {'method':13} {'dataset':8} " + (f"{'owner':16} " if owners else "")
+              + f"{'progress':>8}  error")
         for r in runs:
-            print(f"{r.id:42} {r.status:9} {r.method:13} {r.dataset:8} {r.progress:8.0%}  {r.error or ''}")
+            print(f"{r.id:42} {r.status:9} {r.method:13} {r.dataset:8} " + (f"{r.owner or '-':16} " if owners else "")
+                  + f"{r.progress:8.0%}  {r.error or ''}")
     return {"runs": [_run_dict(r) for r in runs]}
 
 

@@ -454,3 +454,18 @@ def test_owners_survive_a_deleted_runs_sqlite(room):
     manage = {f"{verb}.{run.id}" for verb in ("cancel", "resume", "delete")}
     assert manage & buttons(ana)
     assert not manage & buttons(ben.run())
+
+
+def test_the_cli_lists_owners(tmp_path):
+    import subprocess
+    import sys
+
+    store = RunStore(tmp_path / "runs")
+    store.create_run(tiny(), owner="ana", status="cancelled")   # ended: the CLI's look starts no trainer
+    store.create_run(tiny(), status="cancelled")
+    out = subprocess.run([sys.executable, "-m", "sslcore", "--runs-dir", str(tmp_path / "runs"), "runs"],
+                         capture_output=True, text=True, cwd=Path(APP).parent, timeout=300)
+    assert out.returncode == 0, out.stderr
+    header, *rows = [line for line in out.stdout.splitlines() if line.strip()]
+    assert "owner" in header.split()
+    assert sorted(row.split()[4] for row in rows) == ["-", "ana"]
