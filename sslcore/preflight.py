@@ -14,8 +14,9 @@ from . import limits
 from .config import RunConfig
 from .errors import ConfigError
 
-# Training images of the datasets whose files we do not list (torchvision's readers load them whole).
-KNOWN_TRAIN_IMAGES = {"cifar10": 50_000, "stl10": 5_000}
+# Images of each training split of the datasets whose files we do not list (torchvision's readers load them whole).
+KNOWN_TRAIN_IMAGES = {("cifar10", "train"): 50_000, ("stl10", "train"): 5_000, ("stl10", "unlabeled"): 100_000,
+                      ("stl10", "train+unlabeled"): 105_000}
 NATIVE_SIZE = {"cifar10": 32, "stl10": 96}        # they are decoded at this size before any resize
 DATA_FOLDER = {"cifar10": "cifar-10-batches-py", "stl10": "stl10_binary"}
 
@@ -49,14 +50,15 @@ def training_images(cfg: RunConfig) -> int:
 
         files, _, _ = list_folder(d.root, "train", cfg.seed)
         return min(len(files), d.train_size or len(files))
-    if d.dataset in KNOWN_TRAIN_IMAGES:
+    if d.dataset in DATA_FOLDER:
         from .data import default_data_root
 
         root = Path(d.root or default_data_root()).expanduser()
         if not d.download and not (root / DATA_FOLDER[d.dataset]).is_dir():
             raise ConfigError(f"data_root: {d.dataset} not found in {root}; put the extracted "
                               f"{DATA_FOLDER[d.dataset]!r} folder there (--data-root DIR) or pass --download")
-        return min(KNOWN_TRAIN_IMAGES[d.dataset], d.train_size or KNOWN_TRAIN_IMAGES[d.dataset])
+        n = KNOWN_TRAIN_IMAGES[(d.dataset, d.train_split)]
+        return min(n, d.train_size or n)
     raise ConfigError(f"dataset: unknown dataset {d.dataset!r}")
 
 

@@ -119,14 +119,3 @@ def test_classroom_caps_are_the_same_validation_with_tighter_limits():
     cfg.validate()
     with pytest.raises(ConfigError, match="epochs: must be a positive whole number of at most 20"):
         cfg.validate(limits.CLASSROOM)
-
-
-def test_decoded_set_larger_than_free_memory_is_refused_with_the_figure():
-    from sslcore.preflight import check_memory
-
-    cfg = RunConfig().replace(image_size=1024)
-    with pytest.raises(ConfigError) as e:
-        check_memory(cfg, 4000, available=8 * 2**30)
-    assert str(e.value) == ("image_size: 4,000 images of 1024 px decode to 11.7 GiB, more than 50% of the 8.0 GiB "
-                            "of memory free now; use a smaller --image-size or fewer images (--train-size)")
-    check_memory(cfg.replace(image_size=32), 4000, available=8 * 2**30)
