@@ -43,8 +43,6 @@ def test_files_datasets_must_be_there_unless_downloaded(tmp_path):
 
 
 def test_decoded_set_larger_than_free_memory_is_refused_with_the_figure():
-    from sslcore.preflight import check_memory
-
     cfg = RunConfig().replace(image_size=1024)
     with pytest.raises(ConfigError) as e:
         check_memory(cfg, 4000, available=8 * 2**30)
