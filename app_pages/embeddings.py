@@ -173,6 +173,8 @@ def value_name(field: str, value: int) -> str:
 
 fields = {"class": labels} | {f: np.asarray(v) for f, v in emb["factors"].items()}
 choices = [f"{f}: {value_name(f, int(v))}" for f, col in fields.items() for v in np.unique(col)]
+# values picked for another run's dataset are not options here (a multiselect refuses a value it does not offer)
+st.session_state["emb.filter"] = [w for w in st.session_state.get("emb.filter", []) if w in choices]
 wanted = st.multiselect("Show only", choices, key="emb.filter", placeholder="every image (type to search a value)",
                         help="keep the images with these values (any of the values of one field, and every field "
                              "you pick); the others stay as faint grey points")

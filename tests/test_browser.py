@@ -163,6 +163,54 @@ def set_number(page, key: str, value: str) -> None:
     settle(page)
 
 
+def set_slider(page, key: str, value: float, lo: float, hi: float, step: float) -> None:
+    """Click a slider's track near ``value`` (one rerun), then step with the arrow keys until it reads ``value``."""
+    widget = page.locator(f".st-key-{key}")
+    thumb = widget.get_by_role("slider").first  # the range input inside the thumb
+    track = widget.locator("[data-orientation=horizontal][style*='relative']").first.bounding_box()
+    page.mouse.click(track["x"] + (value - lo) / (hi - lo) * track["width"], track["y"] + track["height"] / 2)
+    settle(page)
+    for _ in range(40):
+        now = float(thumb.input_value())
+        if abs(now - value) < step / 2:
+            break
+        thumb.focus()
+        page.keyboard.press("ArrowRight" if now < value else "ArrowLeft")
+        settle(page)
+    assert abs(float(thumb.input_value()) - value) < step / 2
+
+
+def choose(page, key: str, option: str | re.Pattern) -> None:
+    """Pick ``option`` in the selectbox bound to ``key``."""
+    page.locator(f".st-key-{key}").get_by_role("combobox").first.click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).first.click()
+    settle(page)
+
+
+def hue(css_colour: str) -> float:
+    """Hue in degrees of 'rgb(r, g, b)', 'rgba(…)' or '#rrggbb'."""
+    import colorsys
+
+    if css_colour.startswith("#"):
+        r, g, b = (int(css_colour[i:i + 2], 16) for i in (1, 3, 5))
+    else:
+        r, g, b = (float(v) for v in re.findall(r"[\d.]+", css_colour)[:3])
+    return colorsys.rgb_to_hsv(r / 255, g / 255, b / 255)[0] * 360
+
+
+def verdict(page) -> str:
+    """The Augmentations page's measured verdict ('too weak', 'useful', 'strong', 'too strong')."""
+    texts = page.locator("[data-testid=stAlert]").all_inner_texts()
+    pattern = re.compile(r"\W*(Too weak|Useful|Strong|Too strong) —")
+    heads = [m.group(1).lower() for t in texts if (m := pattern.match(t.strip()))]
+    assert len(heads) == 1, texts
+    return heads[0]
+
+
+def radio_checked(page, key_prefix: str) -> int:
+    return page.locator(f"[class*='st-key-{key_prefix}'] input[type=radio]:checked").count()
+
+
 def test_the_app_in_a_real_browser(browser, server, runs_dir):
     from sslcore.runs import RunStore
 
@@ -188,6 +236,12 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     page.locator(".st-key-aug-redraw button").first.click()
     settle(page)
     assert metric(page, "How different") != before
+    verdicts = {}
+    for strength in (0.2, 2.5, 1.0):  # ends on the preset's own strength, for the screenshot and the Train form
+        set_slider(page, "aug-strength", strength, 0.0, 3.0, 0.05)
+        verdicts[strength] = verdict(page)
+    assert verdicts[0.2] == "too weak" and verdicts[2.5] == "too strong", verdicts
+    assert verdicts[1.0] in ("useful", "strong"), verdicts
     assert_clean(page, "augmentations")
     screenshot(page, "augmentations")
 
@@ -253,6 +307,17 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert page.get_by_text(re.compile(r"cross-correlation C · step 16")).count() >= 1
     assert_clean(page, "monitor")
     screenshot(page, "monitor")
+    # ---- Monitor: switching runs keeps a Matrix option selected ----
+    assert radio_checked(page, "monitor-kind") == 1
+    choose(page, "monitor-run", re.compile("SimCLR"))
+    page.wait_for_selector("text=view similarity", timeout=30000)
+    settle(page)
+    assert radio_checked(page, "monitor-kind") == 1, "no Matrix option selected after switching to SimCLR"
+    assert page.get_by_text("image j (view 2)").count() >= 1  # SimCLR's matrix compares images
+    choose(page, "monitor-run", re.compile("barlow_twins|Barlow"))
+    settle(page)
+    assert radio_checked(page, "monitor-kind") == 1, "no Matrix option selected after switching back"
+    assert_clean(page, "monitor after a run switch")
 
     # ---- Embeddings: hover thumbnail, click → neighbours ----
     page.goto(f"{server}/embeddings?run={run_id}")
@@ -281,6 +346,25 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert page.get_by_text(f"query #{row}").count() >= 1, "clicking a point makes it the query"
     assert page.get_by_text(re.compile(r"of 8\b.*neighbours share")).count() == 1
     assert_clean(page, "embeddings")
+    # ---- Embeddings: a factor value named "red" is drawn red, in the plot and in its legend ----
+    choose(page, "emb-colour", "colour")
+    page.wait_for_selector("text=coloured by colour", timeout=30000)
+    chart = page.locator(".st-key-emb_scatter .js-plotly-plot").first
+    drawn = dict(chart.evaluate("gd => gd.data.filter(t => t.marker).map(t => [t.name, t.marker.color])"))
+    legend = dict(chart.evaluate("gd => [...gd.querySelectorAll('.legend .traces')].map(t => "
+                                 "[t.querySelector('.legendtext').textContent, "
+                                 "getComputedStyle(t.querySelector('.legendpoints path')).fill])"))
+    named = [c for c in ("red", "yellow", "green", "blue") if c in drawn]
+    assert named, drawn
+    for name in named:
+        assert name in legend, legend
+    expected = {"red": (0, 20), "yellow": (45, 70), "green": (100, 140), "blue": (215, 240)}
+    for name in named:
+        lo, hi = expected[name]
+        for where, colour in (("plot", drawn[name]), ("legend", legend[name])):
+            h = hue(colour) if name != "red" else (hue(colour) + 20) % 360 - 20
+            assert lo - 5 <= h <= hi, f"{name} is drawn in {colour} (hue {h:.0f}°) in the {where}"
+    choose(page, "emb-colour", "class")
     page.mouse.move(*hovered)
     time.sleep(0.5)
     screenshot(page, "embeddings")
@@ -302,6 +386,75 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert_clean(page, "monitor with an unknown run")
 
     assert not console_errors, console_errors
+
+
+PROJECTOR = {"width": 1280, "height": 720}
+# Reads, for the visible page, every dataframe whose grid scrolls sideways (a clipped table), every metric label cut
+# with an ellipsis, and every chart title that a legend, plotly's toolbar or Streamlit's element toolbar covers.
+LAYOUT_PROBLEMS = """() => {
+  const visible = e => e && e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const shown = e => visible(e) && getComputedStyle(e).opacity !== '0' && getComputedStyle(e).visibility !== 'hidden';
+  const box = e => e.getBoundingClientRect();
+  const overlap = (a, b) =>
+    a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const out = [];
+  document.querySelectorAll('[data-testid=stDataFrame]').forEach((df, i) => {
+    const s = df.querySelector('.dvn-scroller');
+    if (visible(df) && s && s.scrollWidth > s.clientWidth + 2)
+      out.push(`table ${i} is clipped: ${s.scrollWidth} px of columns in ${s.clientWidth} px`);
+  });
+  document.querySelectorAll('[data-testid=stMetricLabel]').forEach(m => {
+    const t = m.querySelector('p') || m;
+    if (visible(m) && t.scrollWidth > t.clientWidth + 1) out.push(`metric label cut: ${m.textContent}`);
+  });
+  document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    const title = gd.querySelector('.gtitle');
+    if (!visible(gd) || !title || !title.textContent.trim()) return;
+    const t = box(title);
+    const chart = gd.closest('[data-testid=stElementContainer]') || gd;
+    const covers = [...gd.querySelectorAll('g.legend, .modebar')].concat(
+      [...chart.querySelectorAll('[data-testid=stElementToolbar]')]);
+    covers.filter(shown).forEach(c => {
+      if (overlap(t, box(c)))
+        out.push(`title "${title.textContent}" is covered by ${c.getAttribute('class') || c.dataset.testid}`);
+    });
+  });
+  return out;
+}"""
+
+
+def test_projector_mode_every_page_fits_1280x720(browser, server, runs_dir):
+    """Every page of the navigation at 1280×720 (a classroom projector): no table scrolls sideways, no metric label
+    is cut, no chart title is covered by a legend or a toolbar — also while the pointer is on the chart, when the
+    toolbars show."""
+    from sslcore.runs import RunStore
+
+    page = browser.new_page(viewport=PROJECTOR)
+    page.goto(server)
+    settle(page)
+    paths = page.evaluate("() => [...document.querySelectorAll('[data-testid=stSidebarNav] a')].map(a => "
+                          "new URL(a.href).pathname)")
+    assert len(paths) >= 6, paths
+    run = next(r for r in RunStore(runs_dir).list_runs() if r.status == "finished")
+    problems = {}
+    for path in paths:
+        query = f"?run={run.id}" if path.rstrip("/").endswith(("monitor", "embeddings")) else ""
+        page.goto(f"{server}{path}{query}")
+        page.wait_for_selector("[data-testid=stMain] h1", timeout=120000)  # the page has drawn, not just started
+        settle(page)
+        assert_clean(page, f"{path} at 1280×720")
+        found = page.evaluate(LAYOUT_PROBLEMS)
+        for chart in page.locator(".js-plotly-plot").all():
+            if not chart.is_visible():
+                continue
+            chart.scroll_into_view_if_needed()
+            b = chart.bounding_box()
+            page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+            time.sleep(0.3)
+            found += [p for p in page.evaluate(LAYOUT_PROBLEMS) if p not in found]
+        if found:
+            problems[path] = found
+    assert not problems, problems
 
 
 @pytest.mark.timeout(1800)   # run alone, it trains its Barlow Twins run first (after the test above it finds one)
