@@ -320,7 +320,7 @@ def assert_inert(at: AppTest) -> None:
 
 
 @pytest.mark.parametrize("classroom", [False, True])
-@pytest.mark.parametrize("page", ["home", "train", "monitor", "compare", "leaderboard"])
+@pytest.mark.parametrize("page", ["home", "train", "monitor", "embeddings", "compare", "sweeps", "leaderboard"])
 def test_hostile_run_names_and_links_render_as_text(hostile, monkeypatch, classroom, page):
     if page == "leaderboard" and not classroom:
         pytest.skip("the Class page exists in classroom mode only")
@@ -329,7 +329,8 @@ def test_hostile_run_names_and_links_render_as_text(hostile, monkeypatch, classr
     if classroom:
         monkeypatch.setenv("SSL_LENS_CLASSROOM", "1")
     ids = [r.id for r in RunStore(hostile).list_runs()]
-    query = {"monitor": {"run": LINK_PAYLOAD}, "compare": {"runs": ",".join(ids + [LINK_PAYLOAD])}}.get(page)
+    query = {"monitor": {"run": LINK_PAYLOAD}, "embeddings": {"run": LINK_PAYLOAD},
+             "compare": {"runs": ",".join(ids + [LINK_PAYLOAD])}}.get(page)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.switch_page(f"app_pages/{page}.py")
@@ -340,7 +341,7 @@ def test_hostile_run_names_and_links_render_as_text(hostile, monkeypatch, classr
     everything = texts(at)
     if page in ("home", "train", "compare"):
         assert "HACKED" in everything            # the names are shown …
-    if page in ("monitor", "compare"):
+    if page in ("monitor", "embeddings", "compare"):
         assert "Log in again" in everything      # … and so is the unknown id from the link …
     assert_inert(at)                             # … as text
 
