@@ -33,7 +33,7 @@ def embedding_steps(store, run_id: str) -> list[int]:
 
 
 def _save_embedding(store, run_id: str, cfg: RunConfig, step: int, features: str, fte: torch.Tensor, test,
-                    n_test: int, *, umap: bool, progress: Progress) -> Path:
+                    n_test: int | None, *, umap: bool, progress: Progress) -> Path:
     n = len(test)
     if n > EMBED_MAX_POINTS:
         g = torch.Generator().manual_seed(cfg.seed)

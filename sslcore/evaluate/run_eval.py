@@ -97,7 +97,10 @@ def evaluate_model(model: torch.nn.Module, cfg: RunConfig, *, step: int, epoch: 
                           {prefix + key: value for key, value in metrics.items()})
         if embed:
             emit(0.75, "2-D embedding of the test features")
-            path = _save_embedding(store, run_id, cfg, step, features, fte, test, len(test),
+            # the size that was asked for, not len(test): thumbnails re-load the split with it, and a folder with
+            # unreadable files would otherwise re-load a different subset
+            asked = test_size if test_size is not None else cfg.data.test_size
+            path = _save_embedding(store, run_id, cfg, step, features, fte, test, asked,
                                    umap=embed in (True, "umap"), progress=emit_range(progress, 0.75, 1.0))
             result["embedding"] = str(path)
     emit(1.0, "evaluation done")
@@ -150,4 +153,4 @@ def evaluate_run(store, run_id: str, step: int | None = None, *, features: str =
     model = model.to(dev).to(memory_format=torch.channels_last)
     return evaluate_model(model, cfg, step=step_, epoch=epoch, store=store, run_id=run_id, features=features, k=k,
                           temperature=temperature, embed=embed, baselines=baselines, device=dev, datasets=sets,
-                          progress=progress)
+                          test_size=test_size, progress=progress)
