@@ -1,8 +1,10 @@
 """sslcore.online_probe: a linear head on detached backbone features, trained on the labelled images of each step."""
+import pytest
 import torch
 from torch import nn
 
 from sslcore.config import RunConfig
+from sslcore.methods import METHODS
 from sslcore.online_probe import OnlineProbe
 from sslcore.train import Recorder, Trainer
 
@@ -104,3 +106,12 @@ def test_trainer_without_probe_logs_none():
     trainer.fit()
     assert trainer.state.probe is None
     assert all("online_probe_accuracy" not in row for row in recorder.rows)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_feeds_the_probe_from_its_own_forward(method):
+    """The probe reads the backbone's first training-mode call of the step: every method must make one."""
+    recorder = _Metrics()
+    cfg = _cfg(method=method).replace(train_size=32, batch_size=16, image_size=16)
+    Trainer(cfg, recorder).fit()
+    assert all("online_probe_accuracy" in row for row in recorder.rows)
