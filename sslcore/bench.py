@@ -279,7 +279,7 @@ def bench_live_view(window: float) -> list[dict]:
 
 def run(quick: bool = False, device: str = "cpu", progress: Callable[[str], None] = print,
         case: str | None = None) -> dict:
-    """Every case (``quick``: small sizes, without the minutes-long ones), or only ``case`` (a name of CASES)."""
+    """Every case (``quick``: small sizes, without the minutes-long ones), or only ``case`` (a key of ``cases``)."""
     cfg = RunConfig().replace(device=device)
     rows: list[dict] = []
     cases: dict[str, tuple[str, Callable[[], object]]] = {

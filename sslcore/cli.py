@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("bench", "benchmarks against the reference way of doing the same work")
     p.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes on 2 cores)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
-    p.add_argument("--case", help="only this case: augmentation_32, augmentation_96, training_step, knn, umap, "
-                                  "time_to_insight, live_view (what watching a run costs it)")
+    p.add_argument("--case", help="only this case, e.g. training_step or live_view (what watching a run costs "
+                                  "it); an unknown name lists them all")
     p = command("datasets", "list datasets, the built-in ones and those uploaded into the runs folder")
     p.add_argument("--add", metavar="ZIP", help="store a .zip of an image folder as an uploaded dataset")
     p.add_argument("--name", help="--add: the dataset's name (default: the zip's name)")
