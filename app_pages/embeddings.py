@@ -284,7 +284,8 @@ else:
     table = with_goals(probe_table(results), protocol)
     config = {c: st.column_config.NumberColumn(format="percent", width="small") for c in table.columns
               if pd.api.types.is_numeric_dtype(table[c])}
-    config |= {c: st.column_config.TextColumn(width="small") for c in table.columns if c.startswith("met vs")}
+    config |= {c: st.column_config.TextColumn(c.replace(" backbone", "").replace(" pixels", ""), width="small")
+               for c in table.columns if c.startswith("met vs")}
     st.dataframe(table, width="stretch", column_config=config)
     st.caption("**Protocol** — " + protocol_label(results))
     st.caption("Read the *goal* column first. The **class** should be predicted *better* than from raw pixels or a "

@@ -35,6 +35,17 @@ SMALL_CHART = CHART | {"displayModeBar": False}
 # Methods whose own matrix compares images (row i: view 1 of image i; column j: view 2 of image j), not dimensions.
 IMAGE_MATRICES = ("simclr", "moco")
 # Why a loss term can rise while the total falls, per method (the loss card and the curve would otherwise alarm).
+ACCURACIES_EXPLAINED = {
+    "contrastive_accuracy": "**contrastive accuracy**: how often a view's most similar other view in the batch is "
+                            "its own partner; chance is 1 / (2 × batch − 1) = {chance:.1%}, so low values early on "
+                            "still beat chance, and they rise as the views learn to find each other.",
+    "online_probe_accuracy": "**online probe accuracy**: a linear classifier trained alongside on the detached "
+                             "features, scored on each batch before it learns from it (chance ≈ 1 / number of "
+                             "classes).",
+    "relation_accuracy": "**relation accuracy**: how often the relation head tells a same-image pair from a "
+                         "different-image pair (chance 50 %).",
+    "train_accuracy": "**train accuracy**: the supervised baseline's accuracy on its training batches.",
+}
 TERMS_EXPLAINED = {
     "barlow_twins": "**Invariance** falls as the two views of each image come to agree. **Redundancy** starts near "
                     "0 — random features are barely correlated — and *rises* as the dimensions begin to carry "
@@ -195,10 +206,8 @@ def diagnostics(run_id: str) -> None:
         st.plotly_chart(curves(root, run_id, step, accs, title="training accuracies", height=260,
                                layout=(("xaxis_title", "step"), ("yaxis_title", "fraction of the batch"),
                                        ("margin_b", 40))), key="monitor.acc", config=CHART)
-        st.caption("Accuracies the method computes on each training batch, e.g. SimCLR's *contrastive accuracy*: "
-                   "how often a view's most similar other view in the batch is its own partner. Chance is "
-                   f"1 / (2 × batch − 1) = {1 / (2 * cfg.optim.batch_size - 1):.1%}, so low values early on still "
-                   "beat chance; they rise as the views learn to find each other.")
+        st.caption(" ".join(ACCURACIES_EXPLAINED.get(n, f"**{n}**: computed by the method on each training batch.")
+                            for n in accs).format(chance=1 / (2 * cfg.optim.batch_size - 1)))
 
 
 def heatmap_panel(run_id: str, active: bool) -> None:

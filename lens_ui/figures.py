@@ -73,10 +73,10 @@ def curves_figure(series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
         fig.add_hline(y=value, line=dict(dash="dash", color="#888", width=1), annotation_text=label,
                       annotation_position="top left")
     small = height < 300
-    # A small chart's legend goes below its tick labels (a legend at y −0.12 sat on them), with room made for it.
-    legend = (dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0) if small else
-              dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-    margin = _MARGIN | {"b": 55} if small and len(series) > 1 else _MARGIN
+    # The legend goes below the tick labels (and the x title), with room made for it: at y −0.12 it sat on the
+    # ticks, and at the top right plotly's toolbar covered it whenever the pointer was on the chart.
+    legend = dict(orientation="h", yanchor="top", y=-0.25 if small else -0.32, xanchor="left", x=0)
+    margin = _MARGIN | {"b": 55 if small else 100} if len(series) > 1 else _MARGIN | ({} if small else {"b": 40})
     fig.update_layout(modebar=_TOOLBAR, title=title, height=height, margin=margin, hovermode="x unified",
                       legend=legend,
                       showlegend=len(series) > 1, xaxis_title=None if small else x_title, yaxis_title=y_title)
@@ -198,7 +198,9 @@ def scatter_figure(xy: np.ndarray, colour: Sequence[Any], *, colour_names: Seque
     # A title inside the figure sits under plotly's toolbar: pages write it above the chart instead.
     fig.update_layout(modebar=_TOOLBAR, title=title or None, height=height,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      dragmode="orbit" if three_d else "pan", legend=dict(itemsizing="constant"),
+                      dragmode="orbit" if three_d else "pan",
+                      # below the plot: on the right, the toolbar covered the legend's names while hovering
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02, x=0),
                       clickmode="event+select")
     if three_d:
         axis = dict(showticklabels=False, title="", zeroline=False)

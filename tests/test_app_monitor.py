@@ -42,7 +42,7 @@ def test_simclr_view_similarity_is_labelled_by_image_and_shown_as_the_loss_sees_
     assert heatmap(at)["layout"]["xaxis"]["title"]["text"] == "dimension j (view 2)"
     acc = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "training accuracies")
     assert acc["layout"]["yaxis"]["title"]["text"] and acc["layout"]["xaxis"]["title"]["text"] == "step"
-    assert "Chance is" in texts(at)
+    assert "chance is 1 / (2 × batch − 1)" in texts(at)
 
 
 def test_the_matrix_radio_has_a_selection_after_a_run_switch(finished, use_runs):
