@@ -146,6 +146,7 @@ class RunStore:
             conn.close()
             self._local.conn = self._local.ino = None
             self.repair_message = store_repair.open_index(self)
+            store_repair.catch_up(self)
             return self._local.conn
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -435,6 +436,8 @@ class RunStore:
                 db.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, heartbeat = ?, "
                            "started = ?, ended = NULL, error = NULL WHERE id = ?",
                            (slot, time.time(), time.time(), r["id"]))
+                journal.append(self.run_dir(r["id"]), "status", status="running", device=slot, pid=None,
+                               started=time.time(), ended=None, error=None)
                 claimed.append((r["id"], slot))
         for run_id, _ in claimed:
             try:

@@ -100,6 +100,8 @@ def open_index(store: RunStore) -> str | None:
     from .runs import SCHEMA
 
     was_there = inode(store.db_path) is not None and store.db_path.stat().st_size > 0
+    if inode(store.db_path) is None and not store.read_only:
+        _set_aside_orphans(store)
     damage = None
     try:
         _create_schema(store, SCHEMA)
@@ -118,6 +120,17 @@ def open_index(store: RunStore) -> str | None:
         return None   # a new store
     # "empty": a file SQLite reads as a new database (truncated, zeroed) while run folders exist
     return f"runs.sqlite {damage or ('was empty' if was_there else 'was missing')}: {report}"
+
+
+def _set_aside_orphans(store: RunStore) -> None:
+    """The -wal and -shm files of a deleted runs.sqlite belong to it: a new database at the same path would read
+    them as its own (and a trainer still writing to the deleted file would share them). Rename them away; a
+    process that has them open keeps its own."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("-wal", "-shm"):
+        side = store.db_path.with_name(store.db_path.name + suffix)
+        if side.exists():
+            os.replace(side, side.with_name(f"{side.name}.orphan-{stamp}-{os.getpid()}"))
 
 
 def _create_schema(store: RunStore, schema: str) -> None:
@@ -222,6 +235,30 @@ def rebuild(store: RunStore, folders: list[Path] | None = None) -> RebuildReport
     return report
 
 
+def catch_up(store: RunStore) -> None:
+    """After this process found runs.sqlite replaced, add what the running runs journaled meanwhile: a row it
+    committed to the old file just after someone else rebuilt the new one is in the journal, not in the index."""
+    from .runs import process_alive
+
+    conn = store._conn()
+    running = [r["id"] for r in conn.execute("SELECT id FROM runs WHERE status = 'running'")]
+    for run_id in running:
+        recovered = _recover_run(store.root / run_id, process_alive)
+        if recovered is None:
+            continue
+        _, metrics, snapshots, evals, _ = recovered
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR IGNORE INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
+            conn.executemany("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)", snapshots)
+            conn.executemany("INSERT OR IGNORE INTO evals VALUES (?, ?, ?, ?, ?, ?)", evals)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
 def _recover_run(folder: Path, process_alive):
     """(runs row, metric rows, snapshot rows, eval rows, checkpoints) of one run folder, or None if unreadable."""
     from .config import ConfigError, RunConfig
@@ -266,10 +303,10 @@ def _recover_run(folder: Path, process_alive):
     step = max([s for _, s in metrics] + checkpoint_steps + [0])
     status, error = state.get("status"), state.get("error")
     pid = state.get("pid")
-    if status == "running" and pid and process_alive(int(pid)):
-        pass   # still training: its heartbeats continue into the new index
-    elif status == "queued" and not checkpoint_steps:
-        pid = None   # still waiting for a slot: the scheduler starts it as before
+    if status in ("queued", "running") and pid and process_alive(int(pid)):
+        status = "running"   # still training: its heartbeats continue into the new index
+    elif status == "queued" and not checkpoint_steps and not pid:
+        pass   # still waiting for a slot: the scheduler starts it as before
     elif status in ("queued", "running") or status is None:
         where = f"step {checkpoint_steps[-1]}" if checkpoint_steps else "the start"
         status, error = "failed", f"interrupted when the run store was lost; resume continues from {where}"

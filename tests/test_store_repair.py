@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from sslcore import journal
 from sslcore.config import RunConfig
@@ -235,3 +236,39 @@ def test_doctor_repair_rebuilds_a_database_damaged_inside(tmp_path):
     assert line.startswith("runs.sqlite failed its integrity check") and "rebuilt 12 run(s)" in line
     fresh = RunStore(root)
     assert check(fresh) == [] and {i: fresh.metric_rows(i) for i in ids} == expected
+
+
+@pytest.mark.slow
+def test_database_deleted_under_a_background_run(tmp_path):
+    """The issue's case with real processes: the trainer notices, rebuilds, and finishes into the new index."""
+    import time
+
+    from sslcore.runs import launch
+
+    root = tmp_path / "runs"
+    store = RunStore(root)
+    run_id = launch(tiny(epochs=4, log_every=1, eval_at_end=False), store)
+    deadline = time.time() + 240
+    while time.time() < deadline and store.get(run_id).step < 3:
+        time.sleep(0.2)
+    for name in ("runs.sqlite", "runs.sqlite-wal", "runs.sqlite-shm"):
+        (root / name).unlink(missing_ok=True)
+    viewer = RunStore(root)                  # whoever looks first rebuilds; the trainer keeps writing there
+    run = viewer.wait(run_id, timeout=300)
+    assert run.status == "finished" and run.step == run.total_steps == 16, run.error
+    assert [s for s, name, _ in viewer.metric_rows(run_id) if name == "loss"] == list(range(1, 17))
+    # one trainer all along: the rebuilt row was 'running' (its process alive), never queued for a second one
+    assert "resuming" not in (root / run_id / "log.txt").read_text()
+
+
+def test_a_row_committed_to_the_deleted_file_after_the_rebuild_is_caught_up(tmp_path):
+    root = tmp_path / "runs"
+    trainer = RunStore(root)
+    run_id = recorded_run(trainer, finish=None)
+    (root / "runs.sqlite").unlink()
+    viewer = RunStore(root)                              # rebuilds from the journal: steps 1–8
+    old = trainer._local.conn                            # the trainer's write that was already under way …
+    old.execute("INSERT INTO metrics VALUES (?, 9, 2.25, 'loss', 1.0, 0.0)", (run_id,))
+    journal.append(root / run_id, "metrics", step=9, epoch=2.25, values={"loss": 1.0}, wall_time=0.0)
+    trainer.log_metrics(run_id, 10, 2.5, {"loss": 0.5})   # … and its next one, which notices the new file
+    assert [s for s, name, _ in viewer.metric_rows(run_id) if name == "loss"] == list(range(1, 11))
