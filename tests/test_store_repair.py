@@ -15,7 +15,7 @@ from sslcore.store_repair import check, clean_interrupted_writes, interrupted_wr
 
 
 def tiny(**kw) -> RunConfig:
-    base = dict(train_size=64, image_size=16, batch_size=16, projector_dim=32, epochs=2, device="cpu")
+    base = {"train_size": 64, "image_size": 16, "batch_size": 16, "projector_dim": 32, "epochs": 2, "device": "cpu"}
     return RunConfig().replace(**(base | kw))
 
 
@@ -34,21 +34,10 @@ def recorded_run(store: RunStore, *, finish: str | None = "finished", name: str 
     return run_id
 
 
-def same_contents(a: RunStore, b: RunStore, run_id: str) -> None:
-    ra, rb = a.get(run_id), b.get(run_id)
-    for field in ("name", "method", "dataset", "status", "step", "total_steps", "error", "device"):
-        assert getattr(ra, field) == getattr(rb, field), field
-    assert a.metric_rows(run_id) == b.metric_rows(run_id)
-    assert a.snapshots(run_id) == b.snapshots(run_id)
-    assert [(e["step"], e["key"], e["results"]) for e in a.evals(run_id)] == \
-           [(e["step"], e["key"], e["results"]) for e in b.evals(run_id)]
-
-
 def test_deleted_database_is_rebuilt_with_every_metric(tmp_path):
     store = RunStore(tmp_path / "runs")
     run_id = recorded_run(store)
-    before = RunStore(tmp_path / "runs")          # a reader's view, kept for the comparison
-    snapshot = {k: before.metric_rows(run_id) for k in ("rows",)}
+    expected_rows = RunStore(tmp_path / "runs").metric_rows(run_id)
     (tmp_path / "runs" / "runs.sqlite").unlink()
     for side in ("runs.sqlite-wal", "runs.sqlite-shm"):
         (tmp_path / "runs" / side).unlink(missing_ok=True)
@@ -57,7 +46,7 @@ def test_deleted_database_is_rebuilt_with_every_metric(tmp_path):
     assert rebuilt.repair_message.startswith("runs.sqlite was missing: rebuilt 1 run(s)")
     assert "24 metric rows, 2 checkpoints, 1 evaluations" in rebuilt.repair_message
     assert "\n" not in rebuilt.repair_message
-    assert rebuilt.metric_rows(run_id) == snapshot["rows"]
+    assert rebuilt.metric_rows(run_id) == expected_rows
     run = rebuilt.get(run_id)
     assert (run.status, run.step, run.total_steps, run.name) == ("finished", 8, 8, "kept")
     assert np.isnan(rebuilt.metrics(run_id)["nan_metric"]["value"][0])   # NaN stays NaN, not a lost row
@@ -166,12 +155,12 @@ def test_doctor_indexes_folders_and_removes_interrupted_writes(tmp_path):
     assert any("1 run folder(s) are not in runs.sqlite" in f for f in findings)
     assert any("1 file(s) left by interrupted writes" in f for f in findings)
     out = subprocess.run([sys.executable, "-m", "sslcore", "--runs-dir", str(root), "doctor", "--repair"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert "rebuilt 1 run(s)" in out.stdout and "removed 1 file(s) left by interrupted writes" in out.stdout
     assert RunStore(root).get(orphan).name == "orphan" and not leftover.exists() and live.exists()
     again = subprocess.run([sys.executable, "-m", "sslcore", "--runs-dir", str(root), "doctor"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0 and again.stdout.startswith("ok: 2 run(s)")
 
 
