@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, no_exception, open_page, texts, use_runs  # noqa: F401 — use_runs: a fixture
@@ -13,7 +14,12 @@ from sslcore.runs import RunStore
 
 def test_pages_on_a_corrupt_store_show_the_runs_and_say_what_was_rebuilt(tmp_path, use_runs):  # noqa: F811
     root = use_runs(tmp_path / "runs")
-    run_id = recorded_run(RunStore(root))
+    store = RunStore(root)
+    run_id = recorded_run(store)
+    store._local.conn.close()                  # no connection of this process may still see the good pages
+    db = sqlite3.connect(root / "runs.sqlite")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
     for side in ("runs.sqlite-wal", "runs.sqlite-shm"):
         (root / side).unlink(missing_ok=True)
     (root / "runs.sqlite").write_bytes(b"garbage, not SQLite" * 100)
