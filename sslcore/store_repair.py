@@ -91,7 +91,8 @@ def last_words(run_dir: Path) -> str | None:
             tail = f.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return next((line.strip() for line in reversed(tail) if line.startswith((STOPPED, "error: "))), None)
+    last = next((line.strip() for line in reversed(tail) if line.strip()), "")
+    return last if last.startswith((STOPPED, "error: ")) else None   # its final words, or it was killed
 
 
 def open_index(store: RunStore) -> str | None:
