@@ -2,7 +2,7 @@
 from test_app import no_exception, open_page, texts, use_runs  # noqa: F401  (use_runs is a fixture)
 
 
-def test_loading_a_recipe_fills_the_form_and_names_what_else_it_sets(tmp_path, use_runs):
+def test_loading_a_recipe_fills_the_form_and_names_what_else_it_sets(tmp_path, use_runs):  # noqa: F811
     use_runs(tmp_path / "runs")
     at = open_page("train")
     at.selectbox(key="train.recipe_pick").set_value("relational_stl10").run()

@@ -2,6 +2,7 @@
 import json
 
 import torch
+from test_evaluate import trained_run
 from torch import nn
 
 from sslcore import cli
@@ -10,7 +11,6 @@ from sslcore.data import ImageSet
 from sslcore.evaluate import extract_features, linear_probe
 from sslcore.evaluate.finetune import finetune_accuracy
 from sslcore.runs import RunStore
-from test_evaluate import trained_run
 
 
 def _colour_squares(n: int, seed: int) -> ImageSet:

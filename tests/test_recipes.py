@@ -3,12 +3,12 @@ import json
 
 import pytest
 import torch
+from test_data import _fake_stl10, no_md5  # noqa: F401  (no_md5 is a fixture)
 
 from sslcore import cli
 from sslcore.data import ImageSet
-from sslcore.recipes import RECIPES, describe_recipes, flops_per_pair
+from sslcore.recipes import RECIPES, flops_per_pair
 from sslcore.train import Recorder, Trainer
-from test_data import _fake_stl10, no_md5  # noqa: F401  (no_md5 is a fixture)
 
 
 class _Metrics(Recorder):
