@@ -3,7 +3,7 @@
 Switched on with ``streamlit run app.py -- --classroom`` (or ``SSL_LENS_CLASSROOM=1``). In it:
 
 - no server path comes from the browser: the datasets are the embedded ones, those the teacher registered at
-  start-up (``--data NAME=PATH``, or ``SSL_LENS_DATA="NAME=PATH;NAME=PATH"``) and the class's uploads under
+  start-up (``--data NAME=PATH``, or ``SSL_LENS_CLASS_DATA="NAME=PATH;NAME=PATH"``) and the class's uploads under
   ``<runs_dir>/datasets/<name>/``; names are mapped to paths here, on the server;
 - every run is checked against the room's caps (``sslcore.limits.CLASSROOM``, changed at start-up with
   ``--cap epochs=30`` / ``SSL_LENS_CAPS="epochs=30,batch_size=256"`` or by the teacher on the Class page);
@@ -45,7 +45,7 @@ from sslcore.runs import RunInfo, RunStore, default_runs_dir
 from sslcore.runs import launch as store_launch
 
 ENV_VARS = ENV_ON, ENV_PASSCODE, ENV_DATA, ENV_CAPS = ("SSL_LENS_CLASSROOM", "SSL_LENS_TEACHER_PASSCODE",
-                                                       "SSL_LENS_DATA", "SSL_LENS_CAPS")
+                                                       "SSL_LENS_CLASS_DATA", "SSL_LENS_CAPS")
 TOKEN_PARAM = "me"                       # the page-address parameter that carries a browser's identity token
 NAME_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
 CAP_FIELDS = {"epochs": "epochs", "batch_size": "batch size", "image_size": "image size (px)",

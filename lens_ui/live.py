@@ -12,13 +12,15 @@ from typing import Any
 # Names the trainer logs besides the loss and its terms (sslcore.train.Trainer._log, sslcore.diagnostics).
 DIAGNOSTICS = ("embedding_std", "rankme", "alignment", "uniformity", "xcorr_diag", "xcorr_offdiag")
 BOOKKEEPING = ("lr", "pairs_per_s")
+# The online linear probe trains beside the method with its own loss (sslcore.online_probe): not a loss term.
+SIDE_TASKS = ("online_probe_",)
 
 
 def loss_terms(names: list[str] | set[str]) -> list[str]:
     """The loss's named parts among the logged metric names (everything that is not loss, bookkeeping,
     a diagnostic or an accuracy)."""
     return sorted(n for n in names if n != "loss" and n not in DIAGNOSTICS and n not in BOOKKEEPING
-                  and "accuracy" not in n and "/" not in n)
+                  and "accuracy" not in n and "/" not in n and not n.startswith(SIDE_TASKS))
 
 
 def accuracies(names: list[str] | set[str]) -> list[str]:

@@ -54,7 +54,7 @@ def room(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("SSL_LENS_CLASSROOM", "1")
     monkeypatch.setenv("SSL_LENS_TEACHER_PASSCODE", PASSCODE)
     image_folder(tmp_path / "photos")
-    monkeypatch.setenv("SSL_LENS_DATA", f"photos={tmp_path / 'photos'}")
+    monkeypatch.setenv("SSL_LENS_CLASS_DATA", f"photos={tmp_path / 'photos'}")
     store = RunStore(tmp_path / "runs")
     holder = store.create_run(tiny(name="the teacher's run"), status="running")
     store.claim_foreground(holder, "cpu")  # alive (this process): the single CPU slot stays busy

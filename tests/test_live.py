@@ -189,3 +189,11 @@ def test_viewers_of_a_fast_run_share_one_figure_step_per_frame(tmp_path):
         assert shared.at(store, step).last_step == step                # while the headline reads every step
     assert shared.frame(store, 4, "charts", every=0) == 4
     assert shared.frame(store, 4, "diagnostics", every=3600) == 4      # each kind of figure has its own frame
+
+
+def test_the_online_probe_is_not_a_loss_term():
+    from lens_ui.live import accuracies, loss_terms
+
+    names = {"loss", "invariance", "redundancy", "lr", "rankme", "online_probe_loss", "online_probe_accuracy"}
+    assert loss_terms(names) == ["invariance", "redundancy"]
+    assert accuracies(names) == ["online_probe_accuracy"]
