@@ -15,8 +15,8 @@ from lens_ui import cached
 from lens_ui.common import asset, guard, runs_dir, runs_or_stop, status_badge, store
 from lens_ui.figures import NAMED_COLOURS, heatmap_figure, matrix_stats, scatter_figure
 from lens_ui.overlay import SCALES, X_AXES, auto_scale, curve, overlay_figure, run_colours, safe_label
-from lens_ui.runs_table import (DIFFERS, class_verdict, differing_columns, filter_runs, mark_differences, run_row,
-                                runs_frame)
+from lens_ui.runs_table import (COLUMN_VIEWS, DIFFERS, class_verdict, differing_columns, filter_runs,
+                                mark_differences, run_row, runs_frame, view_columns)
 from lens_ui.tables import compare_table, protocol_label
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
@@ -81,16 +81,16 @@ statuses = f2.multiselect("Status", sorted(frame["status"].unique()), key="compa
                           placeholder="every status")
 only_chosen = f3.toggle("Only the ticked runs", key="compare.only_chosen",
                         help="the table of the comparison alone (untick a run to drop it)")
-only_differing = f3.toggle("Only columns that differ", key="compare.only_diff",
-                           help="hide the settings and results that are the same for every chosen run")
+view = f3.radio("Columns", list(COLUMN_VIEWS), format_func=COLUMN_VIEWS.get, horizontal=True,
+                key="compare.columns", help="key: the run and its class accuracy (fits a projector); that differ: the "
+                                           "settings and results that are not the same for every chosen run; all: "
+                                           "every setting and every probe (scroll sideways)")
 shown = filter_runs(frame, search, statuses)
 if only_chosen:
     shown = shown[shown.index.isin(chosen)]
 differing = differing_columns(frame, chosen)
 
-columns = list(shown.columns)
-if only_differing and differing:
-    columns = [c for c in columns if c in ("name", "status") or c in differing]
+columns = view_columns(list(shown.columns), view, differing)
 table = mark_differences(shown[columns], differing)
 positions = [shown.index.get_loc(i) for i in chosen if i in shown.index]
 

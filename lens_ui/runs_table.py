@@ -20,6 +20,10 @@ CONFIG_COLUMNS = [
     ("train images", ("data", "train_size")), ("seed", ("seed",)),
 ]
 IDENTITY_COLUMNS = ["name", "status", "method", "dataset"]
+# What fits a projector (1280×720: the table gets ≈ 820 px): who the run is and how well it learned the class.
+KEY_COLUMNS = IDENTITY_COLUMNS + ["kNN class", "linear class"]
+# The table's column sets: the key ones (default), the ones that differ across the chosen runs, every one.
+COLUMN_VIEWS = {"key": "key", "differ": "that differ", "all": "all"}
 DIFFERS = "≠ "   # prefix of a column whose values differ across the chosen runs
 
 
@@ -123,3 +127,11 @@ def class_verdict(frame: pd.DataFrame, chosen: list[str], *, shape_target: str =
     who = "It also" if most == best else rows.at[most, "name"]
     return (f"{line} {who} kept the most {factor.replace('_', ' ')}: kNN on the {factor.replace('_', ' ')} "
             f"{rows.at[most, column]:.0%} (vs {others}) — for a nuisance factor, lower is better.")
+
+
+def view_columns(columns: list[str], view: str, differing: list[str]) -> list[str]:
+    """The columns a ``COLUMN_VIEWS`` choice shows, in the table's order (the run's name and status always)."""
+    if view == "all":
+        return list(columns)
+    wanted = set(KEY_COLUMNS) if view == "key" else {"name", "status", *differing}
+    return [c for c in columns if c in wanted]
