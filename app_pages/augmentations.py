@@ -8,6 +8,7 @@ import streamlit as st
 from lens_ui import classroom, upload
 from lens_ui.common import PAGES, asset, guard
 from lens_ui.images import tile_row
+from lens_ui.text import plain
 from sslcore.augment import OPERATIONS, PRESET_SOURCES, PRESETS, RECIPE_FIELDS, TwoViewAugment, view_difference
 from sslcore.config import AugmentConfig
 from sslcore.data import DATASETS, load_dataset
@@ -169,7 +170,7 @@ with guard("Drawing the views"):
         grid, side = st.columns([3, 1])
     with grid:
         names = [pool.class_names[int(y)] if int(y) >= 0 else "?" for y in pool.labels[idx]]
-        st.caption("Original — " + " · ".join(names))
+        st.caption("Original — " + plain(" · ".join(names)))   # class names are folder names: user text
         st.image(tile_row(images, tile=tile), clamp=True)
         st.caption("View 1")
         st.image(tile_row(view1, tile=tile), clamp=True)
@@ -193,7 +194,7 @@ with guard("Drawing the views"):
                        f"{q['images']} images (chance {1 / q['images']:.1%})")
         st.metric("How different are the views?", f"{diff['mean_pixel_distance']:.3f}",
                   help="mean absolute pixel difference between view 1 and view 2 (0 = identical, 1 = opposite)")
-        st.caption(f"Measured on {q['images']} images of {dataset} at {MEASURE_SIZE} px with these settings: "
+        st.caption(f"Measured on {q['images']} images of {plain(dataset)} at {MEASURE_SIZE} px with these settings: "
                    "*too weak* when colours or pixels find the partner in ≥ 40 % of pairs, *too strong* when fewer "
                    "than 60 % of views keep the object, *strong* below 80 %.")
         rows = []
