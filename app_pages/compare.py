@@ -103,7 +103,8 @@ def _highlight(data):
     return type(data)(styles, index=data.index, columns=data.columns)
 
 
-percent = [c for c in table.columns if c.removeprefix(DIFFERS).startswith(("kNN ", "linear ", "online probe"))]
+ACCURACIES = ("kNN ", "linear ", "online probe", "fine-tuned", "scratch")
+percent = [c for c in table.columns if c.removeprefix(DIFFERS).startswith(ACCURACIES)]
 config = {c: st.column_config.NumberColumn(c, format="percent", width="small") for c in percent}
 config |= {"name": st.column_config.TextColumn("run", pinned=True, width="medium"),
            DIFFERS + "lr": st.column_config.NumberColumn(DIFFERS + "lr", format="%.2g"),

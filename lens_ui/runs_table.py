@@ -24,6 +24,9 @@ IDENTITY_COLUMNS = ["name", "status", "method", "dataset"]
 KEY_COLUMNS = IDENTITY_COLUMNS + ["kNN class", "linear class"]
 # The table's column sets: the key ones (default), the ones that differ across the chosen runs, every one.
 COLUMN_VIEWS = {"key": "key", "differ": "that differ", "all": "all"}
+# (metric name, column): the last logged value — the loss, the online probe, and `eval --finetune`'s accuracies.
+LAST_VALUES = (("loss", "final loss"), ("online_probe_accuracy", "online probe"),
+               ("eval/finetune/class", "fine-tuned class"), ("eval/supervised_scratch/class", "scratch class"))
 DIFFERS = "≠ "   # prefix of a column whose values differ across the chosen runs
 
 
@@ -39,7 +42,7 @@ def run_row(run, config: dict | None, results: dict | None, metrics: dict[str, d
                            "dataset": run.dataset, "step": run.step}
     for column, path in CONFIG_COLUMNS:
         row[column] = _get(config or {}, path)
-    for name, column in (("loss", "final loss"), ("online_probe_accuracy", "online probe")):
+    for name, column in LAST_VALUES:
         values = [v for v in (metrics.get(name) or {}).get("value", []) if v == v]
         row[column] = values[-1] if values else None
     for key, value in ((results or {}).get("metrics") or {}).items():
@@ -56,7 +59,7 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows).set_index("id")
     probes = [c for c in frame.columns if c.startswith(("kNN ", "linear "))]
     probes.sort(key=lambda c: (c.split(" ", 1)[1] != "class", c.split(" ", 1)[1], not c.startswith("kNN")))
-    order = IDENTITY_COLUMNS + ["step"] + [c for c, _ in CONFIG_COLUMNS] + ["final loss", "online probe"] + probes
+    order = IDENTITY_COLUMNS + ["step"] + [c for c, _ in CONFIG_COLUMNS] + [column for _, column in LAST_VALUES] + probes
     frame = frame[[c for c in order if c in frame.columns]]
     return frame.dropna(axis=1, how="all")
 

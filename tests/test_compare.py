@@ -191,3 +191,19 @@ def test_scales_and_colours():
     assert safe_label('<a href="http://evil">x</a>') == "&lt;a href=&quot;http://evil&quot;&gt;x&lt;/a&gt;"
     fig = overlay_figure("loss", {"r": ('<b>bold</b>', np.arange(3), big)}, {"r": "#000"}, scale="minmax")
     assert fig.data[-1].name == "&lt;b&gt;bold&lt;/b&gt;" and "0–1" in fig.layout.yaxis.title.text
+
+
+def test_run_row_carries_the_online_probe_and_fine_tuning_accuracies():
+    from types import SimpleNamespace
+
+    from lens_ui.runs_table import run_row
+
+    run = SimpleNamespace(id="r1", name="BT", status="finished", method="barlow_twins", dataset="shapes", step=90)
+    metrics = {"loss": {"value": [9.0, 5.0]}, "online_probe_accuracy": {"value": [0.3, 0.6]},
+               "eval/finetune/class": {"value": [0.81]}, "eval/supervised_scratch/class": {"value": [0.7]}}
+    row = run_row(run, {"optim": {"epochs": 6}}, {"metrics": {"knn/class": 0.5}}, metrics)
+    assert (row["final loss"], row["online probe"], row["fine-tuned class"], row["scratch class"]) == (5.0, 0.6,
+                                                                                                      0.81, 0.7)
+    assert row["kNN class"] == 0.5 and row["epochs"] == 6
+    frame = runs_frame([row])
+    assert list(frame.columns).index("fine-tuned class") < list(frame.columns).index("kNN class")
