@@ -23,3 +23,14 @@ def _decoded_image_cache(tmp_path_factory):
 
     os.environ["SSL_LENS_CACHE"] = str(tmp_path_factory.mktemp("decoded-cache"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _stop_upkeep_threads():
+    """The app starts one upkeep thread per runs folder (it repairs the store and starts queued runs). A page test
+    that queued runs with the trainer patched out would otherwise leave it running, and once the patch is undone
+    it would start real trainers in the test's folder for the rest of the session."""
+    yield
+    live_cache = sys.modules.get("lens_ui.live_cache")
+    if live_cache is not None:
+        live_cache.stop_all_upkeep()

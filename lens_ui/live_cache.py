@@ -48,6 +48,7 @@ class Upkeep:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"ssl-lens-upkeep:{root}")
         self._thread.start()
+        _STARTED.append(self)
 
     def _loop(self) -> None:
         store = None
@@ -71,10 +72,21 @@ class Upkeep:
         self._thread.join(timeout=5)
 
 
+_STARTED: list[Upkeep] = []   # every upkeep of this process, so a test's teardown can stop them all
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def upkeep(root: str) -> Upkeep:
     """The one upkeep thread of this server process for the runs folder ``root``."""
     return Upkeep(root)
+
+
+def stop_all_upkeep() -> None:
+    """Stop every upkeep thread of this process. For tests: a page test that queued runs with the trainer patched
+    out must not leave a thread that later starts real trainers for them once the patch is gone."""
+    upkeep.clear()
+    while _STARTED:
+        _STARTED.pop().stop()
 
 
 # ---------------------------------------------------------------------------------------------------------------
