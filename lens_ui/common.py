@@ -7,7 +7,6 @@ inside ``guard(...)`` so an error is a clear ``st.error`` rather than a tracebac
 from __future__ import annotations
 
 import functools
-import json
 import time
 import traceback
 from contextlib import contextmanager
@@ -51,12 +50,6 @@ PAGES = {name: f"app_pages/{name}.py" for name in ("home", "augmentations", "tra
 def asset(name: str) -> str:
     """The text of ``assets/<name>`` (explanations are markdown files, not strings in page code)."""
     return (ASSETS / name).read_text(encoding="utf-8")
-
-
-@functools.cache
-def lessons() -> list[dict[str, Any]]:
-    """Lesson presets from ``assets/lessons.json``: each has id, title, summary, watch, and runs (flat fields)."""
-    return json.loads(asset("lessons.json"))["lessons"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -140,9 +140,9 @@ def test_every_explanation_exists(name):
 
 
 def test_lessons_are_valid_configs():
-    from lens_ui.common import lessons
+    from sslcore.lessons import load_lessons, run_config
 
-    for lesson in lessons():
-        assert lesson["title"] and lesson["summary"] and lesson["watch"] and lesson["runs"]
-        for run in lesson["runs"]:
-            RunConfig().replace(**run["fields"]).validate()
+    for lesson in load_lessons():
+        assert lesson.title and lesson.summary and lesson.watch and lesson.runs
+        for run in lesson.runs:
+            run_config(lesson, run).validate()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,15 +85,17 @@ def runs_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def server(runs_dir):
+@contextmanager
+def serve_app(runs_dir: Path, *app_args: str, **env: str):
+    """``streamlit run app.py [-- app_args]`` on a free local port over ``runs_dir``; yields its URL."""
     _requirements()
     port = _free_port()
-    env = dict(os.environ, SSL_LENS_RUNS=str(runs_dir), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, SSL_LENS_RUNS=str(runs_dir), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1", **env)
     log = open(runs_dir / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                             *(("--", *app_args) if app_args else ())],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90)
@@ -105,6 +107,12 @@ def server(runs_dir):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir):
+    with serve_app(runs_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,13 @@ Debian's Chromium (helpers from test_browser.py)."""
 from __future__ import annotations
 
 import http.server
-import os
 import re
-import subprocess
-import sys
 import threading
 import urllib.parse
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _requirements, _wait_http, assert_clean, settle
+from test_browser import CHROMIUM, CHROMIUM_ARGS, assert_clean, serve_app, settle
 
 pytestmark = pytest.mark.browser
 
@@ -60,27 +57,9 @@ def hostile_runs(tmp_path_factory, trap) -> tuple[Path, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def classroom_server(hostile_runs):
-    _requirements()
     root, _ = hostile_runs
-    port = _free_port()
-    env = dict(os.environ, SSL_LENS_RUNS=str(root), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1",
-               SSL_LENS_TEACHER_PASSCODE="open sesame")
-    log = open(root / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                             "--", "--classroom"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_app(root, "--classroom", SSL_LENS_TEACHER_PASSCODE="open sesame") as url:
+        yield url
 
 
 def test_hostile_names_and_links_render_as_text(classroom_server, hostile_runs, trap):
