@@ -16,7 +16,7 @@ from lens_ui.common import asset, guard, runs_dir, runs_or_stop, status_badge, s
 from lens_ui.figures import NAMED_COLOURS, heatmap_figure, matrix_stats, scatter_figure
 from lens_ui.overlay import SCALES, X_AXES, auto_scale, curve, overlay_figure, run_colours, safe_label
 from lens_ui.runs_table import (COLUMN_VIEWS, DIFFERS, class_verdict, differing_columns, filter_runs,
-                                mark_differences, run_row, runs_frame, view_columns)
+                                mark_differences, runs_frame, view_columns)
 from lens_ui.tables import compare_table, protocol_label
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
@@ -54,24 +54,11 @@ if raw != st.session_state.get("compare.url"):   # a new link (or the first visi
 chosen: list[str] = [i for i in st.session_state["compare.chosen"] if i in by_id]
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _row(root: str, run_id: str, step: int, status: str) -> dict:
-    """A run's table row; the key changes with its step and status, so a running run's row stays current."""
-    from sslcore.evaluate import latest_results
-
-    run = store().get(run_id, refresh=False)
-    try:
-        config = store().config(run_id).to_dict()
-    except Exception:  # noqa: BLE001 — a run folder without a readable config still gets its row
-        config = None
-    return run_row(run, config, latest_results(store(), run_id), store().metrics(run_id))
-
-
 # ---- the runs table ----
 st.subheader("Runs")
 frame = None
 with guard("Reading the runs"):
-    frame = runs_frame([_row(root, r.id, r.step, r.status) for r in runs])
+    frame = runs_frame([cached.run_row(root, r.id, r.step, r.status) for r in runs])
 if frame is None:   # the error is shown above; nothing below can be drawn without the table
     st.stop()
 f1, f2, f3 = st.columns([2, 2, 2])

@@ -7,24 +7,13 @@ import dataclasses
 
 import streamlit as st
 
-from lens_ui import classroom
+from lens_ui import cached, classroom
 from lens_ui.common import PAGES, guard, runs_dir, store
-from lens_ui.runs_table import run_row, runs_frame
+from lens_ui.runs_table import runs_frame
 from lens_ui.text import plain
 from sslcore.errors import ConfigError
 
 MAX_COMPARE = 4
-
-
-@st.cache_data(max_entries=2048, show_spinner=False)
-def _row(root: str, run_id: str, step: int, status: str) -> dict:
-    """A run's row (the Compare table's, ``run_row``); the key changes with its step and status."""
-    from sslcore.evaluate import latest_results
-
-    s = store()
-    run = s.get(run_id)
-    results = latest_results(s, run_id) if status == "finished" else None
-    return run_row(run, s.config(run_id).to_dict(), results, s.metrics(run_id))
 
 
 st.title("🏆 Class")
@@ -40,7 +29,7 @@ if not runs:
 rows = []
 for r in runs:
     with guard(f"Reading run {r.id}"):
-        rows.append(_row(str(runs_dir()), r.id, r.step, r.status))
+        rows.append(cached.run_row(str(runs_dir()), r.id, r.step, r.status, final_only=True))
 table = runs_frame(rows)
 owners = {r.id: classroom.owner_label(r) for r in runs}
 table.insert(0, "person", [owners[i] for i in table.index])

@@ -69,3 +69,21 @@ def latest_results(run_id: str, step: int | None = None) -> dict | None:
     from sslcore.evaluate import latest_results as latest
 
     return latest(store(), run_id, step)
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def run_row(root: str, run_id: str, step: int, status: str, final_only: bool = False) -> dict:
+    """A run's row of the runs tables (Compare, Class): ``lens_ui.runs_table.run_row`` over the store. The key
+    changes with the run's step and status, so a running run's row stays current. ``final_only``: evaluation
+    results only once the run has finished (the Class leaderboard ranks final results)."""
+    from lens_ui.runs_table import run_row as row_of
+    from sslcore.evaluate import latest_results
+
+    s = store()
+    run = s.get(run_id, refresh=False)
+    try:
+        config = s.config(run_id).to_dict()
+    except Exception:  # noqa: BLE001 — a run folder without a readable config still gets its row
+        config = None
+    results = latest_results(s, run_id) if status == "finished" or not final_only else None
+    return row_of(run, config, results, s.metrics(run_id))
