@@ -223,10 +223,13 @@ class RunStore:
                         raise ConfigError(f"queued_per_owner: you already have {active} run(s) queued or running "
                                           f"(the cap is {max_active_per_owner}); wait for one to end or cancel one")
                 created = time.time()
+                # A run created running (a foreground `train`) has a heartbeat from its first moment, so a refresh
+                # in another process before claim_foreground gives it SPAWN_GRACE instead of failing it at once.
+                beat = created if status == "running" else None
                 db.execute("INSERT INTO runs (id, name, method, dataset, status, requested_device, created, "
-                           "total_steps, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "total_steps, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (run_id, cfg.name or run_id, cfg.method.name, cfg.data.dataset, status, cfg.device,
-                            created, total_steps, owner))
+                            created, total_steps, owner, beat))
                 journal.append(folder, "status", status=status, created=created, total_steps=total_steps,
                                owner=owner)
         except BaseException:

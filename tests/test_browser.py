@@ -276,30 +276,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     page.get_by_role("link", name="Monitor the first run").click()
     page.wait_for_url(re.compile(rf"monitor\?run={run_id}"), timeout=30000)
     page.wait_for_selector("[data-testid=stMetric]", timeout=90000)
-    deadline = time.time() + 240
-    while store.get(run_id).step < 2 and time.time() < deadline:
-        time.sleep(0.5)
-    seen_steps, lags = set(), []
-    while store.get(run_id).status in ("queued", "running") and time.time() < deadline:
-        logged = store.get(run_id, refresh=False).step
-        t0 = time.time()
-        while time.time() - t0 < 5:  # a newly logged step shows up within about a second
-            shown = metric(page, "Step")
-            if shown.isdigit() and int(shown) >= logged:
-                lags.append(time.time() - t0)
-                seen_steps.add(int(shown))
-                break
-            time.sleep(0.1)
-        time.sleep(0.4)
     assert store.wait(run_id, timeout=300).status == "finished"
-    assert len(seen_steps) >= 2, f"the Monitor showed steps {sorted(seen_steps)} while the run trained"
-    # The lag itself is a benchmark figure (BENCHMARKS.md, goal ≤ 2 s), not a pass/fail timing: record it.
-    assert lags, "no logged step became visible on the Monitor within 5 s"
-    (SHOTS / "monitor_latency.json").write_text(json.dumps(
-        {"what": "seconds from a metric row written to the run store until the Monitor page shows its step",
-         "median_s": round(statistics.median(lags), 2), "max_s": round(max(lags), 2), "samples": len(lags),
-         "steps_seen": sorted(seen_steps), "measured": time.strftime("%Y-%m-%d %H:%M"),
-         "cpus": os.cpu_count()}, indent=1) + "\n")
     page.wait_for_selector("text=finished", timeout=30000)
     settle(page)
     assert metric(page, "Step") == "16"
@@ -326,6 +303,39 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     settle(page)
     assert radio_checked(page, "monitor-kind") == 1, "no Matrix option selected after switching back"
     assert_clean(page, "monitor after a run switch")
+
+    # ---- Monitor: each newly logged step appears on the open page, without reloading it ----
+    # How many steps of a real run a test sees depends on how fast the machine trains (a fast CI machine once
+    # finished all 16 before the page showed two). So the test is the trainer here: it writes each step through the
+    # trainer's own RunRecorder into the real store, as a foreground `train` does, and waits for the open page to
+    # show it before writing the next. The lag is a benchmark figure (BENCHMARKS.md, goal ≤ 2 s), recorded, not
+    # asserted.
+    from sslcore.worker import RunRecorder
+
+    live_id = store.create_run(store.config(run_id).replace(name="live (written by the test)"), status="running",
+                               total_steps=5)
+    store.claim_foreground(live_id, "cpu")
+    recorder = RunRecorder(store, live_id)
+    page.goto(f"{server}/monitor?run={live_id}")
+    page.wait_for_selector("[data-testid=stMetric]", timeout=90000)
+    lags = []
+    try:
+        for step in range(1, 6):
+            recorder.log_metrics(step, step / 5, {"loss": 100.0 / step})
+            t0 = time.time()
+            while metric(page, "Step") != str(step):
+                assert time.time() - t0 < 60, f"step {step} was logged 60 s ago; the Monitor still shows " \
+                                              f"{metric(page, 'Step')}"
+                time.sleep(0.05)
+            lags.append(time.time() - t0)
+    finally:
+        recorder.close()
+        store.finish(live_id, "cancelled")
+    store.delete(live_id)  # the pages below see the one trained run
+    (SHOTS / "monitor_latency.json").write_text(json.dumps(
+        {"what": "seconds from a metric row written to the run store until the Monitor page shows its step",
+         "median_s": round(statistics.median(lags), 2), "max_s": round(max(lags), 2), "samples": len(lags),
+         "measured": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}, indent=1) + "\n")
 
     # ---- Embeddings: hover thumbnail, click → neighbours ----
     page.goto(f"{server}/embeddings?run={run_id}")

@@ -40,6 +40,15 @@ def store(tmp_path):
     return RunStore(tmp_path / "runs")
 
 
+def test_a_run_created_running_is_not_failed_by_a_refresh_before_its_process_claims_it(store):
+    """A foreground `train` creates its run running, then claims it: an app refreshing the store in between (another
+    process) must leave it running, not mark it failed for a missing heartbeat."""
+    run_id = store.create_run(tiny(), status="running")
+    RunStore(store.root).refresh()
+    run = store.get(run_id)
+    assert run.status == "running" and run.error is None
+
+
 def test_foreground_run_writes_everything_and_survives_restart(store):
     run_id = store.create_run(tiny(), status="running")
     store.claim_foreground(run_id, "cpu")
