@@ -1,31 +1,27 @@
 """The app in a real browser: `streamlit run app.py` headless on a free port, driven by Playwright with Debian's
-Chromium (/usr/bin/chromium, never a downloaded browser). Opens every page, launches a short run from the Train
-page, watches the Monitor's step count, loss and heatmap change, opens Embeddings (hover thumbnail, click →
-neighbours) and Compare, and asserts that no exception box appeared anywhere. Saves a screenshot of every page to
-docs/screenshots/ (linked from the README).
+Chromium (/usr/bin/chromium, never a downloaded browser; the helpers are lens_ui/browser.py, shared with the README's
+screenshot tool). Opens every page, launches a short run from the Train page, watches the Monitor's step count, loss
+and heatmap change, opens Embeddings (hover thumbnail, click → neighbours), Compare, and a sweep's plot on Sweeps, and
+asserts that no exception box appeared anywhere. Screenshots of the pages go to a pytest folder: the README's come
+from a finished lesson (`python -m lens_ui.screenshots --runs RUNS_DIR`), not from this test's 16-step run.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from lens_ui import browser as web
+from lens_ui.browser import CHROMIUM, CHROMIUM_ARGS, choose, settle  # noqa: F401 — also test_browser_classroom's
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "docs" / "screenshots"
-# Flags that keep Chromium off the network and quiet (no QUIC, sync, component updates, first-run pages).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "docs" / "screenshots"   # monitor_latency.json (BENCHMARKS.md cites it); the PNGs go to `shots`
 # A run that takes seconds, not minutes: 256 shapes × 2 epochs at batch 32 = 16 steps.
 SHORT_RUN = {"train-epochs": "2", "train-batch_size": "32", "train-projector_dim": "64", "train-train_size": "256",
              "train-log_every": "1", "train-snapshot_every": "2"}
@@ -34,36 +30,18 @@ pytestmark = pytest.mark.browser
 
 
 def _requirements() -> None:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package (pip install playwright)")
-    if missing:
-        reason = "browser test needs " + " and ".join(missing)
+    lacking = web.missing()
+    if lacking:
+        reason = "browser test needs " + " and ".join(lacking)
         if os.environ.get("CI"):
             pytest.fail(reason + " — required under CI")
         pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where this test's screenshots go (kept by pytest for its last few sessions, for a look after a failure)."""
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -87,26 +65,11 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @contextmanager
 def serve_app(runs_dir: Path, *app_args: str, **env: str):
-    """``streamlit run app.py [-- app_args]`` on a free local port over ``runs_dir``; yields its URL."""
+    """``streamlit run app.py [-- app_args]`` on a free local port over ``runs_dir``; yields its URL (skipped, or
+    failed under CI, without Chromium and Playwright)."""
     _requirements()
-    port = _free_port()
-    env = dict(os.environ, SSL_LENS_RUNS=str(runs_dir), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1", **env)
-    log = open(runs_dir / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                             *(("--", *app_args) if app_args else ())],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with web.serve_app(runs_dir, *app_args, **env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -116,47 +79,22 @@ def server(runs_dir):
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def chromium():
+    """One Chromium for the module (Playwright's sync API runs one at a time in a thread)."""
+    _requirements()
+    with web.chromium() as b:
         yield b
-        b.close()
 
 
-def settle(page, timeout: float = 90) -> None:
-    """Wait until the script run is over (no 'running' indicator, no skeletons) and the app has drawn."""
-    page.wait_for_selector("[data-testid=stApp]", timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    quiet_since = None
-    while time.time() < deadline:
-        busy = (page.locator("[data-testid=stStatusWidget]").count()
-                + page.locator("[data-testid=stSkeleton]").count())
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since > 1.0:
-            return
-        time.sleep(0.2)
+@pytest.fixture(scope="module")
+def browser(server, chromium):
+    return chromium
 
 
 def assert_clean(page, where: str) -> None:
     """No Streamlit exception box and none of the app's own 'unexpected error' boxes."""
-    assert page.locator("[data-testid=stException], .stException").count() == 0, f"exception on {where}"
-    assert page.get_by_text("Details for a bug report").count() == 0, f"unexpected error on {where}"
-
-
-def screenshot(page, name: str) -> None:
-    """Full-page PNG: Streamlit scrolls inside its main section, so grow the viewport to its height first."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]');"
-                           " return m ? m.scrollHeight : document.body.scrollHeight }")
-    page.set_viewport_size({"width": 1400, "height": int(min(max(900, height + 40), 5000))})
-    time.sleep(1.0)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    found = web.error_boxes(page)
+    assert not found, f"{' and '.join(found)} on {where}"
 
 
 def metric(page, label: str) -> str:
@@ -188,13 +126,6 @@ def set_slider(page, key: str, value: float, lo: float, hi: float, step: float) 
     assert abs(float(thumb.input_value()) - value) < step / 2
 
 
-def choose(page, key: str, option: str | re.Pattern) -> None:
-    """Pick ``option`` in the selectbox bound to ``key``."""
-    page.locator(f".st-key-{key}").get_by_role("combobox").first.click()
-    page.get_by_role("option", name=option, exact=isinstance(option, str)).first.click()
-    settle(page)
-
-
 def hue(css_colour: str) -> float:
     """Hue in degrees of 'rgb(r, g, b)', 'rgba(…)' or '#rrggbb'."""
     import colorsys
@@ -219,7 +150,7 @@ def radio_checked(page, key_prefix: str) -> int:
     return page.locator(f"[class*='st-key-{key_prefix}'] input[type=radio]:checked").count()
 
 
-def test_the_app_in_a_real_browser(browser, server, runs_dir):
+def test_the_app_in_a_real_browser(browser, server, runs_dir, shots):
     from sslcore.runs import RunStore
 
     store = RunStore(runs_dir)
@@ -234,7 +165,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert page.get_by_text("Start here").count() >= 1
     assert page.get_by_text(str(runs_dir.resolve())).count() >= 1  # the runs folder in the sidebar
     assert_clean(page, "home")
-    screenshot(page, "home")
+    web.screenshot(page, shots / "home.png")
 
     # ---- Augmentations ----
     page.goto(f"{server}/augmentations")
@@ -251,7 +182,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert verdicts[0.2] == "too weak" and verdicts[2.5] == "too strong", verdicts
     assert verdicts[1.0] in ("useful", "strong"), verdicts
     assert_clean(page, "augmentations")
-    screenshot(page, "augmentations")
+    web.screenshot(page, shots / "augmentations.png")
 
     # ---- Train: a short run from the form (arriving from the Augmentations page's button) ----
     page.locator(".st-key-aug-to_train button").first.click()
@@ -270,7 +201,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     run_id = launched[0].id
     assert page.get_by_text(run_id).count() >= 1  # in the runs table
     assert_clean(page, "train")
-    screenshot(page, "train")
+    web.screenshot(page, shots / "train.png")
 
     # ---- Monitor: live updates without reloading the page ----
     page.get_by_role("link", name="Monitor the first run").click()
@@ -291,7 +222,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     settle(page)
     assert page.get_by_text(re.compile(r"cross-correlation C · step 16")).count() >= 1
     assert_clean(page, "monitor")
-    screenshot(page, "monitor")
+    web.screenshot(page, shots / "monitor.png")
     # ---- Monitor: switching runs keeps a Matrix option selected ----
     assert radio_checked(page, "monitor-kind") == 1
     choose(page, "monitor-run", re.compile("SimCLR"))
@@ -344,19 +275,9 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     plot.wait_for(timeout=60000)
     assert page.get_by_text("What the representation encodes").count() == 1
     assert page.locator("[data-testid=stDataFrame]").count() >= 1
-    box = plot.bounding_box()
-    tip = page.locator("#ssl-lens-hover-tip")
-    hovered = None
-    for fy in [i / 14 for i in range(1, 14)]:
-        for fx in [i / 14 for i in range(1, 14)]:
-            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-            time.sleep(0.08)
-            if tip.count() and tip.is_visible():
-                hovered = (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-                break
-        if hovered:
-            break
+    hovered = web.hover_thumbnail(page, plot)
     assert hovered, "hovering the scatter never showed a thumbnail"
+    tip = page.locator("#ssl-lens-hover-tip")
     assert re.match(r"#\d+ · ", tip.inner_text())
     row = int(re.match(r"#(\d+)", tip.inner_text()).group(1))
     page.mouse.click(*hovered)
@@ -385,7 +306,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     choose(page, "emb-colour", "class")
     page.mouse.move(*hovered)
     time.sleep(0.5)
-    screenshot(page, "embeddings")
+    web.screenshot(page, shots / "embeddings.png")
 
     # ---- Compare: the selection is in the URL ----
     ids = [r.id for r in store.list_runs()]
@@ -395,7 +316,7 @@ def test_the_app_in_a_real_browser(browser, server, runs_dir):
     assert page.locator(".js-plotly-plot").count() >= 5  # overlaid curves, 2 heatmaps, 2 embeddings
     assert f"runs={ids[0]}" in page.url.replace("%2C", ",")
     assert_clean(page, "compare")
-    screenshot(page, "compare")
+    web.screenshot(page, shots / "compare.png")
 
     # ---- A run id that does not exist: a message, not a traceback ----
     page.goto(f"{server}/monitor?run=20990101-000000-nope-000000")
@@ -476,10 +397,10 @@ def test_projector_mode_every_page_fits_1280x720(browser, server, runs_dir):
 
 
 @pytest.mark.timeout(1800)   # run alone, it trains its Barlow Twins run first (after the test above it finds one)
-def test_compare_in_a_real_browser(browser, server, runs_dir):
+def test_compare_in_a_real_browser(browser, server, runs_dir, shots):
     """Compare as a class sees it after a "Barlow Twins vs SimCLR" lesson: the runs table, the choice in the page
     address (the same link in a new session opens the same comparison), overlaid curves, every matrix and embedding
-    panel named after its run, and the verdict. Saves docs/screenshots/compare.png."""
+    panel named after its run, and the verdict."""
     from sslcore.config import RunConfig
     from sslcore.runs import RunStore
     from sslcore.worker import execute_run
@@ -502,7 +423,7 @@ def test_compare_in_a_real_browser(browser, server, runs_dir):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(link)
     settle(page)
-    screenshot(page, "compare")
+    web.screenshot(page, shots / "compare.png")
     assert_clean(page, "compare")
     assert page.get_by_role("heading", name="Runs").count() == 1
     assert page.locator("[data-testid=stDataFrame]").count() >= 1   # the runs table (+ the probes in an expander)
@@ -518,3 +439,78 @@ def test_compare_in_a_real_browser(browser, server, runs_dir):
     assert_clean(other, "compare from a shared link")
     assert panel_titles(other) == titles
     assert ",".join(r.id for r in runs) in other.url.replace("%2C", ",")
+
+
+# Each sweep run's recorded kNN on the shape: method line m, i-th swept value (linear: 2 points lower). Two lines that
+# differ everywhere, so the plot's x/y pairs can only match if each point was drawn on its own method's line.
+def _sweep_knn(m: int, i: int) -> float:
+    return round(0.55 + 0.15 * m + 0.04 * i, 2)
+
+
+RAW_PIXELS, RANDOM_BACKBONE = 0.37, 0.45
+
+
+def _record_sweep(root: Path):
+    """A two-method sweep of lessons.json launched into a fresh store, every run finished with a recorded evaluation
+    and the two baselines: entries in the store, not trained (the page's plot is under test, not training — as in
+    test_app_sweeps.py). Returns the lesson."""
+    from sslcore import lessons
+    from sslcore.runs import RunStore
+
+    lesson = next(x for x in lessons.load_lessons() if x.sweep and len(x.sweep.methods) >= 2)
+    store = RunStore(root)
+
+    def record(cfg, store) -> str:   # created running, never queued: the app's upkeep would start a trainer
+        run_id = store.create_run(cfg, status="running")
+        store.claim_foreground(run_id, "cpu")
+        return run_id
+
+    run_ids = lessons.launch(lesson, store, launcher=record)["runs"]
+    protocol = {"features": "backbone", "chance": {"class": 0.2}}
+    for m, (method, _) in enumerate(lesson.sweep.methods):
+        for i, value in enumerate(lesson.sweep.values):
+            run_id = run_ids[next(p.label for p in lesson.sweep.expand() if p.method == method and p.value == value)]
+            knn = _sweep_knn(m, i)
+            store.add_eval(run_id, 10, "backbone", protocol, {"knn/class": knn, "linear/class": knn - 0.02})
+            for key, base in (("raw_pixels", RAW_PIXELS), ("random_backbone", RANDOM_BACKBONE)):
+                store.add_eval(run_id, 10, f"baseline/{key}", protocol, {"knn/class": base, "linear/class": base})
+            store.finish(run_id, "finished")
+    return lesson
+
+
+# For every plotly chart of the page: its drawn title, the traces of its figure, the horizontal lines, and what Chromium
+# drew of it (line traces in the SVG, legend entries, annotation texts).
+SWEEP_CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+  title: (gd.querySelector('.gtitle') || {}).textContent,
+  traces: gd.data.map(t => ({name: t.name, x: t.x, y: t.y})),
+  hlines: (gd.layout.shapes || []).map(s => s.y0),
+  drawnLines: gd.querySelectorAll('.scatterlayer .trace .js-line').length,
+  legend: [...gd.querySelectorAll('.legend .legendtext')].map(t => t.textContent),
+  notes: [...gd.querySelectorAll('.annotation-text')].map(t => t.textContent),
+}))"""
+
+
+def test_a_sweeps_plot_in_a_real_browser(chromium, tmp_path_factory, shots):
+    """The Sweeps page draws a finished two-method sweep: on the kNN chart, one line per method through each run's
+    recorded accuracy against the swept value, and the raw-pixel and random-backbone baselines as labelled
+    horizontal lines."""
+    root = tmp_path_factory.mktemp("sweep-runs")
+    lesson = _record_sweep(root)
+    sweep, total = lesson.sweep, len(lesson.runs)
+    with serve_app(root) as url:   # a store of its own: the other tests' runs stay theirs
+        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/sweeps?sweep={lesson.id}")
+        page.get_by_text(f"{total} of {total} runs evaluated").wait_for(timeout=90000)
+        settle(page)
+        assert_clean(page, "sweeps")
+        web.screenshot(page, shots / "sweeps.png")
+        charts = {c["title"]: c for c in page.evaluate(SWEEP_CHARTS)}
+    knn = charts["kNN on the shape"]
+    assert [t["name"] for t in knn["traces"]] == [label for label, _ in sweep.methods]
+    for m, trace in enumerate(knn["traces"]):
+        assert trace["x"] == list(sweep.values), trace
+        assert trace["y"] == pytest.approx([100 * _sweep_knn(m, i) for i in range(len(sweep.values))]), trace
+    assert knn["drawnLines"] == len(sweep.methods)
+    assert knn["legend"] == [label for label, _ in sweep.methods]
+    assert sorted(knn["hlines"]) == pytest.approx([100 * RAW_PIXELS, 100 * RANDOM_BACKBONE])
+    assert {"raw pixels", "random backbone"} <= set(knn["notes"]), knn["notes"]
