@@ -10,6 +10,7 @@ from lens_ui import classroom, upload
 from lens_ui.common import (PAGES, STATUS_HELP, STATUS_ICONS, asset, format_duration, format_time, guard, guarded,
                             run_label, store)
 from lens_ui.text import plain
+from sslcore import lesson_results
 from sslcore.augment import PRESET_SOURCES, PRESETS
 from sslcore.backbones import BACKBONES
 from sslcore.config import ConfigError, RunConfig
@@ -105,8 +106,7 @@ def _last_measured(lesson: Lesson) -> None:
     """The claims of the lesson's last launch in this runs folder, checked against what its runs recorded."""
     record = load_record(store(), lesson.id)
     if record is None:
-        st.caption("Not measured in this runs folder yet: launch it, or run `python -m sslcore lessons verify "
-                   f"{lesson.id}`. LESSONS.md has the figures measured when the lesson was written.")
+        _shipped_measurement(lesson)
         return
     claims = measure(lesson, store(), record)
     st.markdown(f"**Last measured** (seed {record['seed']}, launched {format_time(record['launched'])}): "
@@ -115,6 +115,24 @@ def _last_measured(lesson: Lesson) -> None:
         icon = "✅" if c["held"] else "❌" if c["held"] is False else "⏳"
         numbers = f"{c['left']:.3g} vs {c['right']:.3g}" if c["held"] is not None else c["pending"]
         st.caption(f"{icon} {plain(c['says'])} — {plain(numbers)}")
+
+
+def _shipped_measurement(lesson: Lesson) -> None:
+    """Before a lesson has run in this runs folder: how its claims fared when the lesson was measured
+    (assets/lessons_measured.json, the data behind LESSONS.md's table)."""
+    shipped = lesson_results.load()
+    seeds = shipped["lessons"].get(lesson.id)
+    if not seeds:
+        st.caption("Not measured yet, here or when the lesson was written: launch it, or run "
+                   f"`python -m sslcore lessons verify {lesson.id}`.")
+        return
+    verdicts = ", ".join(f"seed {seed}: {summary(claims)}" for seed, claims in sorted(seeds.items()))
+    st.markdown(f"**Measured when the lesson was written** ({shipped.get('measured', '?')}, "
+                f"{shipped.get('machine', 'machine not recorded')}) — {verdicts}. Not yet run in this runs folder.")
+    for claim in lesson.claims:
+        cells = "; ".join(f"seed {seed} {lesson_results.verdict(next((c for c in claims if c['says'] == claim.says),
+                                                                     None))}" for seed, claims in sorted(seeds.items()))
+        st.caption(f"{plain(claim.says)} — {plain(cells)}")
 
 
 def _config(fields: dict) -> RunConfig:

@@ -202,12 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("recipes", "list the published recipes (--recipe NAME) with their figures and estimated time here")
     p.add_argument("--device", default="cpu", help="device the time is estimated for: cpu | cuda (default cpu)")
     p = command("lessons", "list the lessons; verify one (or all): run it, evaluate, check each claim")
-    p.add_argument("action", choices=["list", "verify", "launch", "show"],
-                   help="list | verify (launch, wait, check) | launch (queue its runs) | show (check what ran)")
+    p.add_argument("action", choices=["list", "verify", "launch", "show", "publish"],
+                   help="list | verify (launch, wait, check) | launch (queue its runs) | show (check what ran) | "
+                        "publish (write every lesson's measured claims, all seeds, to --out and print LESSONS.md's "
+                        "table)")
     p.add_argument("lesson_id", nargs="?", help="a lesson id from `lessons list` (verify: default every lesson)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run of the lesson (default 0)")
     p.add_argument("--fresh", action="store_true", help="train new runs even where a run with the same "
                                                         "configuration exists in the runs folder")
+    p.add_argument("--out", help="publish: where to write the verdicts (default assets/lessons_measured.json, "
+                                 "what the Train page shows before a lesson has run here)")
     p = command("sweep", "the paper's ablations: one field, a list of values, optionally two methods")
     p.add_argument("action", choices=["list", "run", "show"],
                    help="list | run (queue its runs; --wait to wait for them) | show (what each value measured)")
@@ -561,6 +565,17 @@ def cmd_lessons(args) -> dict:
             for r in rows:
                 print(f"{r['id']:22} {r['runs']:2} runs {r['claims']:2} claims  {r['last']:28} {r['title']}")
         return {"lessons": rows}
+    if args.action == "publish":
+        from . import lesson_results
+
+        published = lesson_results.publish(store)
+        if not published["lessons"]:
+            raise ConfigError(f"no lesson has been verified in {store.root}: run `lessons verify` there first")
+        path = lesson_results.save(published, args.out or lesson_results.SHIPPED)
+        if not args.json:
+            print(lesson_results.markdown_table(published))
+            print(f"\nwritten to {path}", file=sys.stderr)
+        return published | {"path": str(path)}
     if args.action != "verify" and not args.lesson_id:
         raise ConfigError(f"lesson_id: `lessons {args.action}` needs a lesson id (see `lessons list`)")
     chosen = [lessons.get_lesson(args.lesson_id)] if args.lesson_id else lessons.load_lessons()

@@ -1,6 +1,7 @@
 """Lessons: claims are data that a run holds or not; `verify` trains through the run store and says which held."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from sslcore import lessons
+from sslcore import lesson_results, lessons
 from sslcore.config import ConfigError, RunConfig
 from sslcore.runs import RunStore
 
@@ -143,6 +144,20 @@ def test_verify_trains_through_the_store_checks_the_claims_and_reuses_the_run(tm
     saved = lessons.load_record(store, "tiny", 0)
     assert saved["claims"] == json.loads(json.dumps(record["claims"]))
     assert lessons.describe(lesson, store)["last"] == "seed 0: 2/3 claims held"
+    # What ships with the app (assets/lessons_measured.json) and LESSONS.md's table come from these same records.
+    published = lesson_results.publish(store, [lesson])
+    assert [c["held"] for c in published["lessons"]["tiny"]["0"]] == [True, True, False]
+    assert "CPU cores" in published["machine"]
+    path = lesson_results.save(published, tmp_path / "measured.json")
+    assert lesson_results.load(path) == json.loads(json.dumps(published))
+    table = lesson_results.markdown_table(lesson_results.load(path), [lesson]).splitlines()
+    assert table[0] == "| lesson | claim | seed 0 | seed 1 |" and len(table) == 2 + 3
+    assert table[2].startswith("| `tiny` | the matrix has a diagonal | ✅ ")
+    assert "| ❌ " in table[4] and all(row.endswith("| — not measured |") for row in table[2:])
+    reworded = dataclasses.replace(lesson, claims=[dataclasses.replace(lesson.claims[0], says="reworded since")])
+    assert lesson_results.markdown_table(published, [reworded]).splitlines()[2] == \
+        "| `tiny` | reworded since | — not measured | — not measured |"  # not shown with the old words' verdict
+    assert lesson_results.load(tmp_path / "missing.json") == {"lessons": {}}
     again = lessons.launch(lesson, store, seed=0)
     assert again["runs"] == record["runs"] and again["reused"] == ["bt"]  # same config: nothing trains twice
     other_seed = lessons.launch(lesson, store, seed=1)
@@ -162,6 +177,7 @@ def test_cli_lessons_list_and_errors(tmp_path):
     assert all(r["last"] == "not measured" for r in rows)
     for args, message in ((("lessons", "verify", "nope"), "unknown lesson 'nope'"),
                           (("lessons", "show", "baselines"), "never launched"),
+                          (("lessons", "publish"), "no lesson has been verified"),
                           (("sweep", "run"), "needs a sweep"),
                           (("sweep", "show", "colour"), "unknown sweep 'colour'")):
         out = cli(*args)
