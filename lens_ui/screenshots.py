@@ -1,12 +1,13 @@
 """The README's screenshots, taken from a finished lesson instead of a test's 16-step run.
 
     python -m lens_ui.screenshots --runs RUNS_DIR [--out docs/screenshots] [--lesson bt_vs_simclr]
-                                  [--sweep sweep_strength] [--seed 0]
+                                  [--sweep sweep_strength] [--seed 0] [--also bt_converge] [--pca]
 
 Serves the app headless on a free local port over RUNS_DIR (``lens_ui.browser``) and saves a full-page PNG of:
 Home, Augmentations, Train (the lesson picked, with its last measured claims), Monitor of the lesson's first run
 (Barlow Twins: its heatmap at the last step), Embeddings of that run (coloured by class, a point hovered to show its
-thumbnail), Compare of the lesson's runs, and Sweeps with the sweep's finished plot. The runs are found by their
+thumbnail), Compare of the lesson's runs, and Sweeps with the sweep's finished plot (``--also``: a Monitor of
+another lesson's first run, ``monitor_<lesson>.png``). The runs are found by their
 lesson records (``sslcore.lessons.load_record``); when the lesson or the sweep has not finished in RUNS_DIR, it says
 which one to run first and saves nothing. It trains nothing; like the app for any visitor, it adds the UMAP of the
 lesson's runs to their embedding files when they have none (``--pca``: nothing is computed or written).
@@ -28,6 +29,9 @@ from sslcore.lessons import Lesson, get_lesson, load_record
 LESSON = "bt_vs_simclr"     # the lesson a class sees first: Barlow Twins vs SimCLR, Barlow Twins first
 SWEEP = "sweep_strength"    # "how strong should my augmentation be": the sweep teachers ask for
 DEFAULT_OUT = web.ROOT / "docs" / "screenshots"
+# How long a page may take to draw: Train took over 30 s to answer a click while lessons trained beside it (load 10
+# on 2 cores, 2026-11-26).
+WAIT_S = 180
 # A generous bound for numba's one-time compile and one UMAP of 1000 points: the whole tool took 91 s with the
 # lesson's two UMAPs computed (2026-11-26, 2 shared CPU cores).
 UMAP_WAIT_S = 600
@@ -47,6 +51,7 @@ class Shots:
     sweep: Lesson
     seed: int
     umap: bool = True
+    also: tuple[tuple[str, str, int], ...] = ()   # (lesson id, its first run, that run's last step): more Monitors
 
     @property
     def first(self) -> str:
@@ -87,8 +92,10 @@ def finished_runs(store, lesson: Lesson, seed: int) -> dict[str, str]:
     return runs
 
 
-def plan(store, lesson_id: str = LESSON, sweep_id: str = SWEEP, seed: int = 0, umap: bool = True) -> Shots:
-    """Everything the screenshots need from the store, checked before a browser starts."""
+def plan(store, lesson_id: str = LESSON, sweep_id: str = SWEEP, seed: int = 0, umap: bool = True,
+         also: tuple[str, ...] = ()) -> Shots:
+    """Everything the screenshots need from the store, checked before a browser starts. ``also``: lessons whose
+    first run gets a Monitor screenshot of its own, ``monitor_<lesson>.png`` (e.g. ``bt_converge``)."""
     lesson, sweep = get_lesson(lesson_id), get_lesson(sweep_id)
     if lesson.sweep is not None:
         raise ConfigError(f"--lesson: {lesson_id} is a sweep; name a lesson of a few runs (e.g. {LESSON})")
@@ -96,8 +103,12 @@ def plan(store, lesson_id: str = LESSON, sweep_id: str = SWEEP, seed: int = 0, u
         raise ConfigError(f"--sweep: {sweep_id} is not a sweep (e.g. {SWEEP})")
     runs = finished_runs(store, lesson, seed)
     finished_runs(store, sweep, seed)
+    more = []
+    for other in map(get_lesson, also):
+        run_id = finished_runs(store, other, seed)[other.runs[0].label]
+        more.append((other.id, run_id, store.get(run_id, refresh=False).step))
     first = runs[lesson.runs[0].label]
-    return Shots(lesson, runs, store.get(first, refresh=False).step, sweep, seed, umap)
+    return Shots(lesson, runs, store.get(first, refresh=False).step, sweep, seed, umap, tuple(more))
 
 
 class _Camera:
@@ -109,22 +120,32 @@ class _Camera:
         self.where, self.saved = "home", []
 
     def open(self, name: str, path: str) -> None:
+        """Go to ``path``; once its first script run is over, fail at once on an error box instead of waiting for
+        what the page would have drawn."""
         self.where = name
         self.page.goto(f"{self.url}{path}")
+        web.settle(self.page, WAIT_S)
+        self.check()
 
-    def shoot(self) -> None:
-        web.settle(self.page)
-        self.page.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
+    def check(self) -> None:
         found = web.error_boxes(self.page)
         if found:
-            raise NotReady(f"the {self.where} page shows {' and '.join(found)}; nothing was saved "
-                           f"(the app's log: {self.log})")
+            box = self.page.locator("[data-testid=stAlert], [data-testid=stException]").first
+            lines = box.inner_text().splitlines() if box.count() else []
+            said = next((line.strip() for line in lines if len(line.strip()) > 2), "")   # past the icon
+            raise NotReady(f"the {self.where} page shows {' and '.join(found)}" + (f" ({said})" if said else "")
+                           + f"; nothing was saved (the app's log: {self.log})")
+
+    def shoot(self) -> None:
+        web.settle(self.page, WAIT_S)
+        self.page.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
+        self.check()
         self.saved.append(web.screenshot(self.page, self.folder / f"{self.where}.png"))
 
 
 def _drive(cam: _Camera, shots: Shots) -> None:
     """The pages in README order, each waited for until it shows what the README's picture is about."""
-    page, wait = cam.page, 90_000
+    page, wait = cam.page, WAIT_S * 1000
     cam.open("home", "/")
     page.get_by_role("heading", name=re.compile("SSL Lens")).wait_for(timeout=wait)
     cam.shoot()
@@ -134,27 +155,28 @@ def _drive(cam: _Camera, shots: Shots) -> None:
     cam.shoot()
 
     cam.open("train", "/train")
-    web.settle(page)
     web.choose(page, "train-lesson", shots.lesson.title)
     page.get_by_text("Last measured").first.wait_for(timeout=wait)
     cam.shoot()
 
-    cam.open("monitor", f"/monitor?run={shots.first}")
-    page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").first.wait_for(timeout=wait)
-    page.get_by_text(re.compile(rf"· step {shots.last_step}$")).first.wait_for(timeout=wait)
-    cam.shoot()
+    for name, run_id, last_step in (("monitor", shots.first, shots.last_step),
+                                    *((f"monitor_{lesson_id}", run_id, step) for lesson_id, run_id, step in shots.also)):
+        cam.open(name, f"/monitor?run={run_id}")
+        page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").first.wait_for(timeout=wait)
+        page.get_by_text(re.compile(rf"· step {last_step}$")).first.wait_for(timeout=wait)
+        cam.shoot()
 
     if shots.umap:   # every run's, so that Compare draws UMAP too (it shows PCA unless every panel has one)
         for run_id in reversed(list(dict.fromkeys(shots.runs.values()))):
             cam.open("embeddings", f"/embeddings?run={run_id}")
             page.locator(".st-key-emb-projection").get_by_text("UMAP").wait_for(timeout=UMAP_WAIT_S * 1000)
-            web.settle(page)
+            web.settle(page, WAIT_S)
         page.locator(".st-key-emb-projection").get_by_text("UMAP").click()
     else:
         cam.open("embeddings", f"/embeddings?run={shots.first}")
     plot = page.locator(".st-key-emb_scatter .nsewdrag").first
     plot.wait_for(timeout=wait)
-    web.settle(page)
+    web.settle(page, WAIT_S)
     web.hover_thumbnail(page, plot)   # best effort: the pointer stays on the point whose thumbnail showed
     cam.shoot()
 
@@ -163,7 +185,7 @@ def _drive(cam: _Camera, shots: Shots) -> None:
     cam.shoot()
 
     cam.open("sweeps", f"/sweeps?sweep={shots.sweep.id}")
-    web.settle(page)
+    web.settle(page, WAIT_S)
     if shots.seed:
         field = page.locator(".st-key-sweeps-seed input").first
         field.fill(str(shots.seed))
@@ -182,6 +204,7 @@ def take(url: str, shots: Shots, out: Path, log: Path) -> list[Path]:
     folder = Path(tempfile.mkdtemp(prefix="ssl-lens-shots-"))
     with web.chromium() as b:
         cam = _Camera(b.new_page(viewport={"width": web.WIDTH, "height": web.HEIGHT}), url, folder, log)
+        cam.page.set_default_timeout(WAIT_S * 1000)   # every click and wait: pages take long on busy cores
         try:
             _drive(cam, shots)
         except BrowserError as e:
@@ -200,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lesson", default=LESSON, help="the lesson on Train, Monitor, Embeddings and Compare")
     parser.add_argument("--sweep", default=SWEEP, help="the sweep on the Sweeps page")
     parser.add_argument("--seed", type=int, default=0, help="the seed both were launched with")
+    parser.add_argument("--also", nargs="*", default=[], metavar="LESSON",
+                        help="lessons whose first run gets a Monitor screenshot of its own (e.g. bt_converge)")
     parser.add_argument("--pca", action="store_true",
                         help="show PCA, not UMAP: computes nothing, so the runs folder is left exactly as it was")
     args = parser.parse_args(argv)
@@ -211,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         lacking = web.missing()
         if lacking:
             raise NotReady("screenshots need " + " and ".join(lacking))
-        shots = plan(RunStore(args.runs), args.lesson, args.sweep, args.seed, umap=not args.pca)
+        shots = plan(RunStore(args.runs), args.lesson, args.sweep, args.seed, umap=not args.pca, also=tuple(args.also))
         log = Path(tempfile.gettempdir()) / "ssl-lens-screenshots.streamlit.log"
         with web.serve_app(args.runs.resolve(), log=log, SSL_LENS_UMAP="manual" if args.pca else "auto") as url:
             saved = take(url, shots, args.out, log)

@@ -86,3 +86,14 @@ def test_the_command_fails_with_one_line_and_saves_nothing(store, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "unknown lesson 'no_such_lesson'" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_also_adds_another_lessons_first_run_when_it_has_finished(store):
+    runs = _launch(store, "bt_vs_simclr")
+    _launch(store, "sweep_strength")
+    with pytest.raises(screenshots.NotReady, match="bt_converge"):
+        screenshots.plan(store, also=("bt_converge",))
+    converge = _launch(store, "bt_converge")
+    shots = screenshots.plan(store, also=("bt_converge",))
+    assert shots.also == (("bt_converge", next(iter(converge.values())), 12),)
+    assert shots.runs == runs
