@@ -29,8 +29,8 @@ from sslcore.lessons import Lesson, get_lesson, load_record
 LESSON = "bt_vs_simclr"     # the lesson a class sees first: Barlow Twins vs SimCLR, Barlow Twins first
 SWEEP = "sweep_strength"    # "how strong should my augmentation be": the sweep teachers ask for
 DEFAULT_OUT = web.ROOT / "docs" / "screenshots"
-# How long a page may take to draw: Train took over 30 s to answer a click while lessons trained beside it (load 10
-# on 2 cores, 2026-11-26).
+# How long a page may take to draw. Generous: the tool runs beside training lessons (load average 10 on 2 cores,
+# 2026-11-26), and a page that shows an error box fails at once anyway.
 WAIT_S = 180
 # A generous bound for numba's one-time compile and one UMAP of 1000 points: the whole tool took 91 s with the
 # lesson's two UMAPs computed (2026-11-26, 2 shared CPU cores).
