@@ -20,7 +20,7 @@ from lens_ui.hover import hover_thumbnails
 from lens_ui.images import enlarge
 from lens_ui.tables import probe_table, protocol_label
 from lens_ui.text import plain
-from sslcore.evaluate import eval_history, umap_is_warm
+from sslcore.evaluate import eval_history, latest_results, umap_is_warm
 from sslcore.evaluate.embed_3d import instructive_query, pca_3d, umap_3d
 
 CHART_KEY = "emb_scatter"
@@ -293,6 +293,54 @@ else:
                "position, …) should be predicted *worse* than from those baselines: raw pixels keep every colour, "
                "and a representation whose augmentations taught it to ignore colour has forgotten it. ✅ marks a "
                "goal met against that baseline.")
+
+
+# ---- fine-tuning (`eval --finetune`), beside the frozen probes ----
+# (stored key, row, what was trained): the fine-tuning protocol's rows, sslcore/evaluate/finetune.py.
+FINETUNE_ROWS = (("finetune/class", "fine-tuned", "backbone + new linear head, trained with the labels"),
+                 ("supervised_scratch/class", "supervised from scratch",
+                  "the same architecture from random init, the same budget"),
+                 ("linear/class", "linear probe (frozen)", "the checkpoint's features, backbone frozen"),
+                 ("knn/class", "kNN (frozen)", "the checkpoint's features, backbone frozen"))
+
+
+def finetune_protocol(ft: dict) -> str:
+    """One line that says how the fine-tuned and scratch numbers were measured."""
+    p = ft.get("protocol") or {}
+    f = p.get("finetune") or {}
+    parts = [f"step {ft.get('step')}", f"{p.get('dataset', '?')} {p.get('image_size', '?')} px",
+             f"{p.get('n_train', '?')} labelled train / {p.get('n_test', '?')} test images",
+             f"{f.get('epochs', '?')} epochs, {f.get('optimizer', '?')} lr {f.get('lr', '?')}, "
+             f"batch {f.get('batch_size', '?')}", f"augmentation {f.get('augment', '?')}"]
+    if p.get("supervised_scratch"):
+        parts.append(f"baseline: {p['supervised_scratch']}")
+    if f.get("source"):
+        parts.append(f"as the {f['source']}")
+    return plain(" · ".join(parts))
+
+
+def finetune_panel(run_id: str, step_: int) -> None:
+    """The stored fine-tuning of this run (at the chosen step, else its latest), or how to get one."""
+    st.markdown("**Fine-tuning** — what the pre-training is worth when the backbone may change too")
+    ft = latest_results(s, run_id, step_, features="finetune") or latest_results(s, run_id, features="finetune")
+    if ft is None:
+        st.caption(f"Not fine-tuned yet: `python -m sslcore eval {run_id} --finetune` trains this run's backbone "
+                   "with the labels next to the same network from scratch (same budget) and shows both here.")
+        return
+    m = ft["metrics"]
+    rows = [(name, m[key], what) for key, name, what in FINETUNE_ROWS if key in m]
+    table = pd.DataFrame(rows, columns=["", "class accuracy", "what was trained"]).set_index("")
+    st.dataframe(table, width="stretch", key="emb.finetune",
+                 column_config={"class accuracy": st.column_config.NumberColumn(format="percent", width="small")})
+    if "finetune/class" in m and "supervised_scratch/class" in m:
+        gain = 100 * (m["finetune/class"] - m["supervised_scratch/class"])
+        st.caption(f"Pre-training is worth **{gain:+.1f} points** over training the same network from scratch "
+                   "with the same labels and epochs.")
+    elsewhere = "" if ft["step"] == step_ else f" (fine-tuned from step {ft['step']}, not the step shown above)"
+    st.caption("**Protocol** — " + finetune_protocol(ft) + elsewhere)
+
+
+finetune_panel(run.id, step)
 history = eval_history(s, run.id)
 if len(history) > 1:
     keys = [k for k in ("knn/class", "linear/class") if k in history[-1]["metrics"]]

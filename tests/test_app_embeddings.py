@@ -61,3 +61,30 @@ def test_the_first_query_is_chosen_and_the_probe_table_says_each_goal(finished, 
     no_exception(at)
     linear = at.dataframe[0].value
     assert list(linear.index) == list(table.index) and set(linear["met vs raw pixels"]) <= {"✅", "❌"}
+
+
+def test_fine_tuning_shows_beside_the_probes_with_its_protocol_and_a_hint_when_absent(finished, use_runs, tmp_path):
+    import shutil
+
+    from sslcore.evaluate.finetune import finetune_run
+    from sslcore.runs import RunStore
+
+    root, ids = finished
+    copy = shutil.copytree(root, tmp_path / "runs")   # the module's runs stay without a fine-tune
+    result = finetune_run(RunStore(copy), ids[0], epochs=1, train_size=32, test_size=32)
+    use_runs(copy)
+    at = open_page("embeddings", {"run": ids[0]})
+    no_exception(at)
+    [table] = [d.value for d in at.dataframe if "fine-tuned" in d.value.index]
+    metrics = result["metrics"]
+    assert table.loc["fine-tuned", "class accuracy"] == metrics["finetune/class"]
+    assert table.loc["supervised from scratch", "class accuracy"] == metrics["supervised_scratch/class"]
+    assert table.loc["linear probe (frozen)", "class accuracy"] == metrics["linear/class"]
+    page = texts(at).replace("\\", "")   # the protocol line is shown through plain(): escapes
+    assert "1 epochs, Adam lr 0.001, batch 128" in page and "32 labelled train / 32 test images" in page
+    assert "same epochs, lr, batch and augmentation" in page and "--finetune" not in page
+
+    at = open_page("embeddings", {"run": ids[1]})
+    no_exception(at)
+    assert not [d for d in at.dataframe if "fine-tuned" in d.value.index]
+    assert f"python -m sslcore eval {ids[1]} --finetune" in texts(at)
