@@ -26,13 +26,23 @@ PROBE_LR = 1e-3  # Adam's default, as the Keras example's probe optimiser
 
 
 class OnlineProbe:
-    def __init__(self, backbone: nn.Module, num_classes: int, lr: float = PROBE_LR):
-        self.head = nn.Linear(backbone.out_dim, num_classes).to(next(backbone.parameters()).device)
+    def __init__(self, backbone: nn.Module, num_classes: int, lr: float = PROBE_LR, partly_labelled: bool = True):
+        # The head's random init must not move the run's RNG stream: with it, turning the probe on changed every
+        # later augmentation draw, so a run with the probe trained a different model (and the bench compared
+        # unequal work). Forked, the backbone trains bit for bit as without the probe (tests/test_online_probe.py).
+        with torch.random.fork_rng(devices=[]):
+            self.head = nn.Linear(backbone.out_dim, num_classes)
+        self.head.to(next(backbone.parameters()).device)
         self.optimizer = torch.optim.Adam(self.head.parameters(), lr=lr)
+        # Whether a batch can hold no labelled image at all; only then is the skip test (a host sync on a GPU) paid.
+        self.partly_labelled = partly_labelled
         self._features: torch.Tensor | None = None
         self._hook = backbone.register_forward_hook(self._capture)
-        self._correct = self._seen = 0
-        self._loss_sum = 0.0
+        self._zero_counts()
+
+    def _zero_counts(self) -> None:
+        # Summed on the device and read only by ``read`` (every log_every steps): no per-step .item() sync.
+        self._correct = self._seen = self._loss_sum = torch.zeros((), device=self.head.weight.device)
 
     def _capture(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         # Only the first training-mode call of a step: later calls are other views, eval mode is evaluation.
@@ -45,26 +55,30 @@ class OnlineProbe:
         if features is None:
             raise RuntimeError("online probe: the backbone was not called in training mode during this step")
         keep = y >= 0
-        if not keep.any():
-            return
-        h, y = features[: len(y)][keep].float(), y[keep].long()
+        if self.partly_labelled and not bool(keep.any()):
+            return                           # no labelled image: no update (Adam would still move on a zero grad)
+        # Every row through the head, the unlabelled ones weighted 0: a boolean index would cost a host sync (its
+        # size is data-dependent); the head is a few thousand multiply-adds per image either way.
+        weight = keep.float()
+        n = weight.sum()
         with torch.enable_grad():
-            logits = self.head(h)
-            loss = F.cross_entropy(logits, y)
+            logits = self.head(features[: len(y)].float())
+            losses = F.cross_entropy(logits, y.clamp(min=0).long(), reduction="none")
+            loss = (losses * weight).sum() / n.clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self._correct += int((logits.detach().argmax(1) == y).sum())
-        self._seen += len(y)
-        self._loss_sum += float(loss.detach()) * len(y)
+        self._correct = self._correct + ((logits.detach().argmax(1) == y) & keep).sum()
+        self._seen = self._seen + n
+        self._loss_sum = self._loss_sum + (losses.detach() * weight).sum()
 
     def read(self) -> dict[str, float]:
         """Accuracy and loss over the labelled images seen since the last read (empty if none), then reset."""
-        if not self._seen:
+        seen = float(self._seen)
+        if not seen:
             return {}
-        out = {"online_probe_accuracy": self._correct / self._seen, "online_probe_loss": self._loss_sum / self._seen}
-        self._correct = self._seen = 0
-        self._loss_sum = 0.0
+        out = {"online_probe_accuracy": float(self._correct) / seen, "online_probe_loss": float(self._loss_sum) / seen}
+        self._zero_counts()
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -152,7 +152,8 @@ class Trainer:
                 find_unused_parameters=True)
         self.state = TrainState(model, build_optimizer(model, cfg.optim) if model.trainable else None)
         if cfg.log.online_probe and has_labels(self.train_set.labels, self.train_set.num_classes):
-            self.state.probe = OnlineProbe(model.backbone, self.train_set.num_classes)
+            self.state.probe = OnlineProbe(model.backbone, self.train_set.num_classes,
+                                           partly_labelled=bool((self.train_set.labels < 0).any()))
         self.autocast = self.device.type == "cuda"  # bf16 on CPU is ~20× slower (REFERENCE.md)
 
     @property

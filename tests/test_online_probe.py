@@ -66,6 +66,27 @@ def test_unlabeled_images_are_ignored():
     assert probe.read()["online_probe_accuracy"] in {k / 6 for k in range(7)}   # only the 6 labelled images
 
 
+
+def test_a_partly_labelled_batch_updates_the_head_as_training_on_its_labelled_images_alone():
+    """The head sees every row with the unlabelled ones weighted 0 (no data-dependent index, no host sync): the
+    update must equal Adam on the cross-entropy of the labelled rows only."""
+    backbone = _Linear(4, 4)
+    probe = OnlineProbe(backbone, num_classes=2, lr=0.1)
+    reference = nn.Linear(4, 2)
+    reference.load_state_dict(probe.head.state_dict())
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
+    for step in range(3):
+        x, y = _separable(16, 10 + step)
+        y[step::3] = -1
+        h = backbone(x).detach()
+        probe.step(y)
+        keep = y >= 0
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(reference(h[keep]), y[keep]).backward()
+        optimizer.step()
+    torch.testing.assert_close(probe.head.weight, reference.weight)
+    torch.testing.assert_close(probe.head.bias, reference.bias)
+
 def test_probe_ignores_evaluation_forwards():
     backbone = _Linear(4, 4)
     probe = OnlineProbe(backbone, num_classes=2)
@@ -107,6 +128,20 @@ def test_trainer_without_probe_logs_none():
     assert trainer.state.probe is None
     assert all("online_probe_accuracy" not in row for row in recorder.rows)
 
+
+
+def test_the_probe_changes_nothing_in_the_training_it_watches():
+    """Same seed with and without the probe: the same losses step by step and the same backbone at the end (its
+    head's init once shifted the RNG stream, so every later augmentation differed)."""
+    runs = []
+    for probe in (False, True):
+        recorder = _Metrics()
+        trainer = Trainer(_cfg(online_probe=probe).replace(train_size=96), recorder)
+        trainer.fit()
+        runs.append(([row["loss"] for row in recorder.rows], trainer.model.backbone.state_dict()))
+    (losses_off, backbone_off), (losses_on, backbone_on) = runs
+    assert len(losses_on) == 3 and losses_on == losses_off
+    assert all(torch.equal(backbone_off[k], backbone_on[k]) for k in backbone_off)
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_feeds_the_probe_from_its_own_forward(method):
