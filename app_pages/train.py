@@ -130,8 +130,9 @@ def _shipped_measurement(lesson: Lesson) -> None:
     st.markdown(f"**Measured when the lesson was written** ({shipped.get('measured', '?')}, "
                 f"{shipped.get('machine', 'machine not recorded')}) — {verdicts}. Not yet run in this runs folder.")
     for claim in lesson.claims:
-        cells = "; ".join(f"seed {seed} {lesson_results.verdict(next((c for c in claims if c['says'] == claim.says),
-                                                                     None))}" for seed, claims in sorted(seeds.items()))
+        # Python 3.11 allows no line break inside an f-string's braces (3.12 does): the claim is looked up first.
+        found = {seed: next((c for c in claims if c["says"] == claim.says), None) for seed, claims in seeds.items()}
+        cells = "; ".join(f"seed {seed} {lesson_results.verdict(found[seed])}" for seed in sorted(found))
         st.caption(f"{plain(claim.says)} — {plain(cells)}")
 
 
