@@ -17,7 +17,10 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
+from .blur import RandomGaussianBlur
 from .color_jitter import ColorJitter
+from .masked_ops import RandomGrayscale, RandomHorizontalFlip, RandomSolarize
+from .resized_crop import RandomResizedCrop
 
 
 @dataclass(frozen=True)
@@ -139,18 +142,30 @@ def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
     # Sigma is given at the reference's 224 px; scale it so a preset blurs the same fraction of the image.
     sigma_max = max(0.1, r.blur_sigma * image_size / 224)
     kernel = max(3, int(image_size * 0.1) // 2 * 2 + 1)
+    # Crop, flip, jitter, grey, blur and solarize are ours, each with kornia's parameter draws and results (see their
+    # modules, with the measured gains): kornia's generic per-op machinery cost more than these operations themselves.
     return nn.ModuleDict({
         "rotate": K.RandomAffine(r.rotation, padding_mode="reflection", p=1.0 if r.rotation > 0 else 0.0),
-        "crop": K.RandomResizedCrop((image_size, image_size), scale=(r.crop_scale_min, 1.0), p=1.0),
-        "flip": K.RandomHorizontalFlip(p=r.flip_p),
-        # Ours, not kornia's: the same blends without its HSV round trip (color_jitter.py: 2.9 s → 0.27 s).
+        "crop": RandomResizedCrop(image_size, (r.crop_scale_min, 1.0)),
+        "flip": RandomHorizontalFlip(r.flip_p),
         "jitter": ColorJitter(r.brightness, r.contrast, r.saturation, r.hue, p=r.jitter_p),
         "shuffle": K.RandomChannelShuffle(p=r.shuffle_p),
-        "gray": K.RandomGrayscale(p=r.gray_p),
-        "blur": K.RandomGaussianBlur(kernel, (0.1, sigma_max), p=r.blur_p),
-        "solarize": K.RandomSolarize(thresholds=0.0, additions=0.0, p=r.solarize_p),
+        "gray": RandomGrayscale(r.gray_p),
+        "blur": RandomGaussianBlur(kernel, (0.1, sigma_max), p=r.blur_p),
+        "solarize": RandomSolarize(r.solarize_p),
         "noise": K.RandomGaussianNoise(std=r.noise_std, p=r.noise_p),
     })
+
+
+# Ours: they change a chunk of images in place (``apply_``) given the rows of the parameters drawn for the batch.
+_CHUNKABLE = (RandomResizedCrop, RandomHorizontalFlip, ColorJitter, RandomGrayscale, RandomGaussianBlur, RandomSolarize)
+# On the CPU a view is computed a chunk of images at a time, start to end, so each chunk stays in the cache through
+# the ~15 passes of the operations instead of every pass streaming the whole batch through memory.
+CHUNK_BYTES = 2 ** 22
+
+
+def _rows(params: dict[str, torch.Tensor], lo: int, hi: int) -> dict[str, torch.Tensor]:
+    return {k: v if k == "order" else v[lo:hi] for k, v in params.items()}   # jitter's order is per batch
 
 
 class TwoViewAugment(nn.Module):
@@ -172,41 +187,102 @@ class TwoViewAugment(nn.Module):
     def from_config(cls, cfg, image_size: int) -> TwoViewAugment:
         return cls(cfg.preset, image_size, cfg.strength, cfg.overrides)
 
-    def _one_view(self, ops: nn.ModuleDict, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        # Draw each op's parameters through kornia's public forward_parameters / params= API (the same random draws
-        # op(x) makes), so the report below reads what was applied without touching the private op._params.
-        applied, crop_box = {}, None
+    def _one_view(self, ops: nn.ModuleDict, images: torch.Tensor, normalize: bool
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+        # Draw every op's parameters first, in pipeline order, through the public forward_parameters API (the same
+        # draws op(x) makes, and those view_quality replays op by op); drawing needs only the batch's shape.
+        applied, steps = {}, []
+        shape = images.shape
         for name, op in ops.items():
             if op.p == 0:  # skip the kernel launch and the parameter sampling
                 applied[name] = 0.0
                 continue
-            params = op.forward_parameters(x.shape)
-            x = op(x, params=params)
+            params = op.forward_parameters(shape)
             applied[name] = float(params["batch_prob"].float().mean())
+            steps.append((name, op, params))
             if name == "crop":
-                crop_box = params["src"]
-        box = crop_box  # N×4×2 corners of the crop in the source image
-        area = (box[:, 1, 0] - box[:, 0, 0] + 1) * (box[:, 2, 1] - box[:, 1, 1] + 1)
-        applied["crop_area"] = float(area.float().mean()) / (self._source_hw[0] * self._source_hw[1])
-        return x.clamp_(0, 1), applied
+                box = params["src"]  # N×4×2 corners of the crop in the source image
+                area = (box[:, 1, 0] - box[:, 0, 0] + 1) * (box[:, 2, 1] - box[:, 1, 1] + 1)
+                applied["crop_area"] = float(area.float().mean()) / (shape[-2] * shape[-1])
+                shape = (shape[0], shape[1], self.image_size, self.image_size)
+        x, i = images, 0
+        while i < len(steps):
+            if not isinstance(steps[i][1], _CHUNKABLE):        # kornia's: the whole batch at once
+                x = _as_float(x)
+                x = steps[i][1](x, params=steps[i][2])
+                i += 1
+                continue
+            j = i
+            while j < len(steps) and isinstance(steps[j][1], _CHUNKABLE):
+                j += 1
+            x = _chunked(steps[i:j], x, finish=normalize if j == len(steps) else None)
+            i = j
+        if not isinstance(steps[-1][1], _CHUNKABLE):     # (the crop is always there: steps is never empty)
+            x = _finish(x, normalize)
+        return x, applied
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, *, num_views: int = 2, seed: int | None = None,
                 normalize: bool = True) -> list[torch.Tensor]:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images: expected a uint8 N×C×H×W tensor, got {images.dtype} {tuple(images.shape)}")
-        x = images.float().div_(255)
-        self._source_hw = x.shape[-2:]
-        devices = [x.device] if x.device.type == "cuda" else []
+        devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             outs, self.last_applied = [], []
             for v in range(num_views):
-                view, applied = self._one_view(self.views[min(v, 1)], x)
-                outs.append(view.sub_(0.5).div_(0.25) if normalize else view)
+                view, applied = self._one_view(self.views[min(v, 1)], images, normalize)
+                outs.append(view)
                 self.last_applied.append(applied)
         return outs
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def _finish(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """Clamp to [0, 1] in place, then map to roughly zero mean / unit scale for training."""
+    x = x.clamp_(0, 1)
+    return x.sub_(0.5).div_(0.25) if normalize else x
+
+
+def _chunked(steps: list[tuple[str, nn.Module, dict]], x: torch.Tensor, finish: bool | None) -> torch.Tensor:
+    """Run consecutive ops of ours over ``x`` (uint8 images, or a float batch this view owns) a chunk of images at a
+    time; ``finish`` (not None) also clamps and, if true, normalises each chunk. A flip right after the crop is
+    folded into the crop's sampling grid (the same values, one pass fewer)."""
+    n = len(x)
+    out_shape = x.shape[1:]
+    if steps[0][0] == "crop":
+        out_shape = (x.shape[1], steps[0][1].size, steps[0][1].size)
+    per_image = math.prod(out_shape) * 4
+    step = n if x.device.type != "cpu" else max(1, CHUNK_BYTES // per_image)
+    fold_flip = len(steps) > 1 and steps[0][0] == "crop" and steps[1][0] == "flip"
+    out = None
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        y = x[lo:hi]
+        y = y.div(255) if y.dtype == torch.uint8 else y       # = .float().div_(255) in one pass
+        for k, (name, op, params) in enumerate(steps):
+            if fold_flip and k == 1:
+                continue
+            rows = _rows(params, lo, hi)
+            if name == "crop":
+                y = op(y, params=rows, flip=_rows(steps[1][2], lo, hi)["batch_prob"] if fold_flip else None)
+            else:
+                y = op.apply_(y, rows)
+        if out is None:
+            if hi == n:    # one chunk: no copy
+                return y if finish is None else _finish(y, finish)
+            out = torch.empty((n, *y.shape[1:]), dtype=y.dtype, device=y.device)
+        if finish is None:
+            out[lo:hi] = y
+        elif finish:   # _finish with its last pass writing straight into the output
+            torch.div(y.clamp_(0, 1).sub_(0.5), 0.25, out=out[lo:hi])
+        else:
+            out[lo:hi] = y.clamp_(0, 1)
+    return out
 
 
 def view_difference(view1: torch.Tensor, view2: torch.Tensor, applied: list[dict[str, float]] | None = None
