@@ -134,12 +134,14 @@ def choose(page, key: str, option) -> None:
     settle(page)
 
 
-def hover_thumbnail(page, plot) -> tuple[float, float] | None:
-    """Move the pointer over ``plot`` (the scatter's drag layer) on a 13 × 13 grid until the Embeddings page's
-    hover thumbnail shows; returns where it showed, or None."""
+def hover_thumbnail(page, plot, from_bottom: bool = False) -> tuple[float, float] | None:
+    """Move the pointer over ``plot`` (the scatter's drag layer) on a 13 × 13 grid, row by row from the top (or the
+    bottom), until the Embeddings page's hover thumbnail shows; returns where it showed, or None. The thumbnail is
+    drawn below and right of the pointer: from the bottom, it covers the margin rather than the cloud."""
     box = plot.bounding_box()
     tip = page.locator("#ssl-lens-hover-tip")
-    for fy in [i / 14 for i in range(1, 14)]:
+    rows = [i / 14 for i in range(1, 14)]
+    for fy in reversed(rows) if from_bottom else rows:
         for fx in [i / 14 for i in range(1, 14)]:
             at = (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
             page.mouse.move(*at)

@@ -177,7 +177,7 @@ def _drive(cam: _Camera, shots: Shots) -> None:
     plot = page.locator(".st-key-emb_scatter .nsewdrag").first
     plot.wait_for(timeout=wait)
     web.settle(page, WAIT_S)
-    web.hover_thumbnail(page, plot)   # best effort: the pointer stays on the point whose thumbnail showed
+    web.hover_thumbnail(page, plot, from_bottom=True)   # best effort: the pointer stays where the thumbnail showed
     cam.shoot()
 
     cam.open("compare", f"/compare?runs={','.join(dict.fromkeys(shots.runs.values()))}")
