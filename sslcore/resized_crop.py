@@ -16,12 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def sampling_grid(boxes: torch.Tensor, source_hw: tuple[int, int], size: int, flip: torch.Tensor | None = None
-                  ) -> torch.Tensor:
+def sampling_grid(boxes: torch.Tensor, source_hw: tuple[int, int], size: int, flip: torch.Tensor | None = None,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
     """N×4×2 crop corners (kornia's ``src``: x, y of top-left, top-right, bottom-right, bottom-left, inclusive
     pixel indices) → the N×size×size×2 grid of ``grid_sample(align_corners=True)`` that resizes each box to size²,
     sampling as ``interpolate(align_corners=True)`` does: the box's first and last pixels land on the output's.
-    ``flip`` (N booleans): those images' columns in reverse order."""
+    ``flip`` (N booleans): those images' columns in reverse order. The N×size coordinates are computed on the CPU
+    and only expanded to the full grid on ``device``."""
     h, w = source_hw
     boxes = boxes.to(torch.float64)
     x0, x1, y0, y1 = boxes[:, 0, 0], boxes[:, 1, 0], boxes[:, 0, 1], boxes[:, 3, 1]
@@ -31,7 +32,8 @@ def sampling_grid(boxes: torch.Tensor, source_hw: tuple[int, int], size: int, fl
     gx = (2 * xs / max(w - 1, 1) - 1).float()            # grid_sample's [-1, 1] with align_corners=True
     gy = (2 * ys / max(h - 1, 1) - 1).float()
     if flip is not None:
-        gx = torch.where(flip[:, None], gx.flip(1), gx)
+        gx = torch.where(flip.to(gx.device)[:, None], gx.flip(1), gx)
+    gx, gy = gx.to(device), gy.to(device)
     return torch.stack([gx[:, None, :].expand(-1, size, -1), gy[:, :, None].expand(-1, -1, size)], dim=-1)
 
 
@@ -53,5 +55,5 @@ class RandomResizedCrop(nn.Module):
                 flip: torch.Tensor | None = None) -> torch.Tensor:
         """Crop and resize every image; ``flip`` (N booleans) also mirrors those images, as a flip after the crop."""
         params = params if params is not None else self.forward_parameters(x.shape)
-        grid = sampling_grid(params["src"], x.shape[-2:], self.size, flip).to(x.device)
+        grid = sampling_grid(params["src"], x.shape[-2:], self.size, flip, x.device)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
