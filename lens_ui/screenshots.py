@@ -202,18 +202,19 @@ def take(url: str, shots: Shots, out: Path, log: Path) -> list[Path]:
     from playwright.sync_api import Error as BrowserError
 
     folder = Path(tempfile.mkdtemp(prefix="ssl-lens-shots-"))
-    with web.chromium() as b:
-        cam = _Camera(b.new_page(viewport={"width": web.WIDTH, "height": web.HEIGHT}), url, folder, log)
-        cam.page.set_default_timeout(WAIT_S * 1000)   # every click and wait: pages take long on busy cores
-        try:
-            _drive(cam, shots)
-        except BrowserError as e:
-            raise NotReady(f"the {cam.where} page did not draw what it should ({str(e).splitlines()[0]}); "
-                           f"nothing was saved (the app's log: {log})") from None
-    out.mkdir(parents=True, exist_ok=True)
-    done = [Path(shutil.move(path, out / path.name)) for path in cam.saved]   # /tmp may be another disk
-    folder.rmdir()
-    return done
+    try:
+        with web.chromium() as b:
+            cam = _Camera(b.new_page(viewport={"width": web.WIDTH, "height": web.HEIGHT}), url, folder, log)
+            cam.page.set_default_timeout(WAIT_S * 1000)   # every click and wait: pages take long on busy cores
+            try:
+                _drive(cam, shots)
+            except BrowserError as e:
+                raise NotReady(f"the {cam.where} page did not draw what it should ({str(e).splitlines()[0]}); "
+                               f"nothing was saved (the app's log: {log})") from None
+        out.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.move(path, out / path.name)) for path in cam.saved]   # /tmp may be another disk
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
