@@ -571,7 +571,7 @@ def cmd_lessons(args) -> dict:
         published = lesson_results.publish(store)
         if not published["lessons"]:
             raise ConfigError(f"no lesson has been verified in {store.root}: run `lessons verify` there first")
-        path = lesson_results.save(published, args.out or lesson_results.SHIPPED)
+        path = lesson_results.save(published, args.out)
         if not args.json:
             print(lesson_results.markdown_table(published))
             print(f"\nwritten to {path}", file=sys.stderr)

@@ -40,18 +40,18 @@ def publish(store, lessons: list[Lesson] | None = None) -> dict[str, Any]:
     return out
 
 
-def save(published: dict[str, Any], path: str | Path = SHIPPED) -> Path:
-    path = Path(path)
+def save(published: dict[str, Any], path: str | Path | None = None) -> Path:
+    path = Path(path or SHIPPED)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(published, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
 
 
-def load(path: str | Path = SHIPPED) -> dict[str, Any]:
+def load(path: str | Path | None = None) -> dict[str, Any]:
     """The shipped verdicts, or an empty set when the file is missing or unreadable (the page then says so)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path or SHIPPED).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {"lessons": {}}
     return data if isinstance(data.get("lessons"), dict) else {"lessons": {}}

@@ -30,3 +30,27 @@ def test_the_time_estimate_comes_from_the_speed_of_past_runs(finished, use_runs)
     at.selectbox(key="train.image_size").set_value(16).run()
     no_exception(at)
     assert "pairs/s, the speed of your last 1 finished barlow_twins run(s)" in texts(at)
+
+
+def test_a_lesson_not_yet_run_here_shows_what_was_measured_when_it_was_written(tmp_path, use_runs, monkeypatch):
+    from sslcore import lesson_results
+    from sslcore.lessons import get_lesson
+
+    lesson = get_lesson("bt_vs_simclr")
+    shipped = {"measured": "2026-11-26", "machine": "Linux x86_64, 2 CPU cores", "lessons": {"bt_vs_simclr": {
+        "0": [{"says": c.says, "left": 0.5, "right": 0.4, "held": True, "pending": None} for c in lesson.claims],
+        "1": [{"says": c.says, "left": 0.3, "right": 0.4, "held": i > 0, "pending": None}
+              for i, c in enumerate(lesson.claims)]}}}
+    monkeypatch.setattr(lesson_results, "SHIPPED", lesson_results.save(shipped, tmp_path / "measured.json"))
+    use_runs(tmp_path / "runs")
+    at = open_page("train")
+    at.selectbox(key="train.lesson").set_value("bt_vs_simclr").run()
+    no_exception(at)
+    page = texts(at)
+    n = len(lesson.claims)
+    assert "Measured when the lesson was written" in page and "2026-11-26" in page and "2 CPU cores" in page
+    assert f"seed 0: {n}/{n} claims held, seed 1: {n - 1}/{n} claims held" in page
+    shown = page.replace("\\", "")  # the claims are written as escaped Markdown
+    assert f"{lesson.claims[0].says} — seed 0 ✅ 0.5 vs 0.4; seed 1 ❌ 0.3 vs 0.4" in shown  # per seed
+    at.selectbox(key="train.lesson").set_value("relational_k").run()  # nothing shipped for it
+    assert "Not measured yet, here or when the lesson was written" in texts(at)
