@@ -1,13 +1,17 @@
 """Monitor: one run, live — loss and its terms, the heatmap with a step slider, collapse diagnostics, speed, ETA.
 
-While the run is queued or running, three fragments rerun by themselves (never the whole page), each at the pace
-its content changes: the headline numbers every refresh (1 s by default, a setting), the loss curve and the heatmap
-every other refresh, the diagnostics every five seconds. A refresh only reads — the run's row, and its new metric
-rows once for all viewers (``lens_ui.live_cache``) — and each figure is built once per (run, step) for all viewers,
-so a refresh that finds no new step builds nothing. A run whose step stops moving is looked at less often.
+While the run is queued or running, three fragments rerun by themselves (never the whole page): the headline
+numbers every refresh (1 s by default, a setting), the loss curve and the newest heatmap every 5 s, the collapse
+check every 10 s. Their controls are drawn once per page run, outside the fragments, so a refresh re-sends only
+what changes. The charts that change least while training (the heatmap's diagonal bars, the diagnostics charts)
+are drawn once the run ends, or on request: on a laptop that also trains, each chart the browser redraws is CPU
+the training loses (issue 12). A refresh only reads — the run's row, and its new metric rows once for all viewers
+(``lens_ui.live_cache``) — and each figure is built once per (run, step) for all viewers, so a refresh that finds
+no new step builds nothing. A run whose step stops moving is looked at less often.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -17,15 +21,20 @@ import streamlit as st
 from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_or_stop,
                             status_badge, store)
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
-from lens_ui.live_cache import curves, figure_step, run_metrics, snapshot_view
+from lens_ui.live_cache import curves, figure_step, run_info, run_metrics, snapshot_steps, snapshot_view
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
 
 # The headline's period by the "Live refresh" setting: a newly logged step shows within one period (goal ≤ 2 s).
 REFRESH_CHOICES = {"1 s": 1.0, "2 s": 2.0, "5 s": 5.0}
-CHARTS_EVERY = 2          # the loss curve and heatmap refresh every CHARTS_EVERY headline periods
-DIAGNOSTICS_S = 5.0       # the diagnostics charts move slowly; they refresh at most this often
+# While the run trains on the viewer's own machine, every chart the browser redraws is CPU the trainer's two threads
+# lose (both stall when either core is taken). A changed chart is a new plotly chart in the browser (Streamlit keys
+# it by its content): 30–100 ms of CPU each, and any fragment rerun costs ~20 ms more (headless Chromium, 2-core
+# machine, 2026-11-26; BENCHMARKS.md "live view"). So the charts follow the run at a slower pace than the numbers,
+# and the charts that change least (the diagonal bars, the diagnostics) wait for the run's end or a click.
+CHARTS_S = 5.0            # the loss curve and heatmap refresh at most this often (never faster than the headline)
+DIAGNOSTICS_S = 10.0      # the collapse check (and its charts, when shown) refresh at most this often
 STALLED_S = 30.0          # a run whose step has not moved for this long (queued, evaluating, stuck) ...
 STALLED_PERIOD_S = 5.0    # ... is refreshed this often until it moves again
 CHART = {"displaylogo": False}
@@ -72,7 +81,10 @@ dim = cfg.method.projector_dim if cfg.method.name not in ("random", "supervised"
 with top2:
     st.page_link(PAGES["embeddings"], label="Embeddings of this run", icon="🗺️", query_params={"run": run.id})
     st.page_link(PAGES["compare"], label="Compare with others", icon="⚖️", query_params={"runs": run.id})
-    st.download_button("Metrics so far (CSV)" if run.active else "Metrics (CSV)", metrics_csv(store(), [run.id]),
+    # The file is written when clicked (a callable): every page open used to build the whole history's CSV, for
+    # each viewer, before the page could draw (30 viewers opening at once, issue 12).
+    st.download_button("Metrics so far (CSV)" if run.active else "Metrics (CSV)",
+                       functools.partial(metrics_csv, store(), [run.id]),
                        file_name=f"{run.id}-metrics.csv", mime="text/csv", icon=":material/download:",
                        key="monitor.csv", help="every logged value of this run, one row each — the same file as "
                                                "`python -m sslcore export RUN --metrics csv`")
@@ -91,9 +103,9 @@ for notice in dict.fromkeys(line.removeprefix("notice: ") for line in (
 period = None  # seconds between the headline's refreshes; None while the run is not live
 if run.active:
     choice = st.radio("Live refresh", list(REFRESH_CHOICES), horizontal=True, key="monitor.refresh",
-                      help="how often this page looks for new steps. The charts follow every other time, the "
-                           "diagnostics every 5 s; a run that stops moving is looked at every 5 s. On a laptop "
-                           "that also trains, a slower refresh leaves more of the CPU to the training.")
+                      help="how often this page looks for new steps. The loss curve and heatmap follow every 5 s, "
+                           "the collapse check every 10 s; a run that stops moving is looked at every 5 s. On a "
+                           "laptop that also trains, a slower refresh leaves more of the CPU to the training.")
     stalled = st.session_state.get("monitor.stalled", run.status == "queued")
     period = max(REFRESH_CHOICES[choice], STALLED_PERIOD_S) if stalled else REFRESH_CHOICES[choice]
 
@@ -116,7 +128,7 @@ def _keep_pace(run_id: str, step: int, status: str) -> None:
 def headline(run_id: str) -> None:
     """Status, progress, step, loss, speed, elapsed time and ETA."""
     s = store()
-    info = s.get(run_id)
+    info = run_info(s, run_id)
     was_live = st.session_state.get("monitor.live_run") == run_id
     if was_live and not info.active:
         st.session_state["monitor.live_run"] = None
@@ -132,56 +144,55 @@ def headline(run_id: str) -> None:
     st.markdown(f"{status_badge(info.status)} &nbsp; {STATUS_HELP.get(info.status, '')}")
     st.progress(info.progress, text=f"{info.progress:.0%} of {info.total_steps or '?'} steps"
                 + (f" · about {format_duration(eta)} left" if eta else ""))
-    m = st.columns(5)
-    m[0].metric("Step", f"{info.step}", help=f"of {info.total_steps} steps")
+    # One horizontal container, not five columns: each element is a message the browser handles on every refresh
+    # (5 column blocks were 5 of the headline's 13).
+    row = st.container(horizontal=True, gap="medium")
+    row.metric("Step", f"{info.step}", help=f"of {info.total_steps} steps")
     loss, first = cache.latest("loss"), (cache.series("loss")[1] or [None])[0]
     change = (loss - first) / abs(first) if loss is not None and first and math.isfinite(first) else None
-    m[1].metric("Loss", _fmt(loss), delta=None if change is None else f"{change:+.0%} since the start",
-                delta_color="inverse",
-                help="latest logged value; the change since the first logged step (green: it fell). A few steps' "
-                     "wiggles are noise of the batch: read the curve's trend, and SSL losses are not accuracies.")
-    m[2].metric("Pairs / s", _fmt(pairs, ".0f"), help="training throughput: image pairs per second")
+    row.metric("Loss", _fmt(loss), delta=None if change is None else f"{change:+.0%} since the start",
+               delta_color="inverse",
+               help="latest logged value; the change since the first logged step (green: it fell). A few steps' "
+                    "wiggles are noise of the batch: read the curve's trend, and SSL losses are not accuracies.")
+    row.metric("Pairs / s", _fmt(pairs, ".0f"), help="training throughput: image pairs per second")
     elapsed = ((info.ended or time.time()) - info.started) if info.started else None
-    m[3].metric("Elapsed", format_duration(elapsed))
-    m[4].metric("ETA", format_duration(eta) if info.active else "—",
-                help="remaining steps ÷ recent steps per second")
+    row.metric("Elapsed", format_duration(elapsed))
+    row.metric("ETA", format_duration(eta) if info.active else "—",
+               help="remaining steps ÷ recent steps per second")
     if info.error:
         st.error(f"{info.status}: {plain(info.error)}", icon="💥" if info.status == "diverged" else "❌")
     if info.status == "queued":
         st.info("Waiting for a free device slot: another run is training. It starts by itself.", icon="⏳")
 
 
-@guarded("Live charts")
-def loss_and_heatmap(run_id: str) -> None:
+def loss_controls() -> tuple[bool, float, bool]:
+    """The loss chart's options, drawn once per page run (a fragment's rerun re-sends every element in it, and the
+    browser redraws each: only the chart itself refreshes)."""
+    k1, k2, k3 = st.columns([1.3, 1.3, 0.8], vertical_alignment="bottom")
+    with_terms = k1.toggle("Show the loss terms", value=True, key="monitor.terms",
+                           help="the parts the loss is made of, e.g. Barlow Twins' invariance and redundancy")
+    smoothing = k2.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="monitor.smoothing",
+                          help="exponential moving average; the raw curve stays faint behind")
+    log_y = k3.toggle("Log y", key="monitor.log", value=False)
+    return with_terms, smoothing, log_y
+
+
+def loss_chart(run_id: str, with_terms: bool, smoothing: float, log_y: bool) -> None:
     s = store()
-    info = s.get(run_id)
+    info = run_info(s, run_id)
     cache, step = run_metrics(s, run_id, info.step), figure_step(s, run_id, info.step, "charts")
-    left, right = st.columns([1.25, 1])
-    with left:
-        terms = loss_terms(set(cache.data))
-        k1, k2, k3 = st.columns([1.3, 1.3, 0.8], vertical_alignment="bottom")
-        with_terms = k1.toggle("Show the loss terms", value=True, key="monitor.terms",
-                               help="the parts the loss is made of, e.g. Barlow Twins' invariance and redundancy")
-        smoothing = k2.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="monitor.smoothing",
-                              help="exponential moving average; the raw curve stays faint behind")
-        log_y = k3.toggle("Log y", key="monitor.log", value=False)
-        shown = ("loss", *terms) if with_terms else ("loss",)
-        st.plotly_chart(curves(str(s.root), run_id, step, shown, title="Loss and its terms",
-                               smoothing=smoothing, log_y=log_y, empty_message="waiting for the first logged step…"),
-                        key="monitor.loss_chart", config=CHART)
-        if with_terms and cfg.method.name in TERMS_EXPLAINED:
-            st.caption(TERMS_EXPLAINED[cfg.method.name])
-    with right:
-        heatmap_panel(run_id, info.active)
+    shown = ("loss", *loss_terms(set(cache.data))) if with_terms else ("loss",)
+    st.plotly_chart(curves(str(s.root), run_id, step, shown, title="Loss and its terms", smoothing=smoothing,
+                           log_y=log_y, empty_message="waiting for the first logged step…"),
+                    key="monitor.loss_chart", config=CHART)
 
 
 @guarded("Collapse diagnostics")
-def diagnostics(run_id: str) -> None:
+def diagnostics(run_id: str, charts: bool) -> None:
     s = store()
-    info = s.get(run_id)
+    info = run_info(s, run_id)
     cache, step = run_metrics(s, run_id, info.step), figure_step(s, run_id, info.step, "diagnostics")
     root = str(s.root)
-    st.subheader("Collapse diagnostics")
     verdict, why = collapse_verdict(cache.latest("embedding_std"), cache.latest("rankme"), dim,
                                     cfg.optim.batch_size)
     {"healthy": st.success, "collapsed": st.error, "dimensional": st.warning, "unknown": st.info}[verdict](
@@ -189,6 +200,10 @@ def diagnostics(run_id: str) -> None:
         "embeddings; the matrix's *diagonal* numbers above ask whether the two *views of one image* agree, which "
         "is learned later and more slowly — a low diagonal next to a healthy check is normal early on or with "
         "strong augmentation.")
+    if not charts:
+        st.caption(f"Learning rate now: {_fmt(cache.latest('lr'), '.2e')}. The diagnostics charts are drawn when "
+                   "the run ends, or now with the switch above.")
+        return
     d = st.columns(4)
     small = {"height": 230}
     ref = (("healthy ≈ 1/√D", 1 / math.sqrt(dim)),) if dim else ()
@@ -210,7 +225,9 @@ def diagnostics(run_id: str) -> None:
                             for n in accs).format(chance=1 / (2 * cfg.optim.batch_size - 1)))
 
 
-def heatmap_panel(run_id: str, active: bool) -> None:
+def heatmap_controls(run_id: str, active: bool) -> tuple[str, str, int | None, bool, float | None]:
+    """The heatmap's options, drawn once per page run: (kind, its label, the step chosen — None to follow the
+    newest snapshot —, whether the matrix compares images, the softmax temperature or None)."""
     s = store()
     method = METHODS.get(cfg.method.name)
     kinds = {}
@@ -227,32 +244,47 @@ def heatmap_panel(run_id: str, active: bool) -> None:
         st.caption("Barlow Twins' matrix C *is* the cross-correlation of the two views' (batch-normalised) "
                    "embeddings — the diagnostic every other method shows as a second picture — so it is drawn "
                    "once.")
+    images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
     steps = [r["step"] for r in s.snapshots(run_id, kind)]
+    step = None
+    if steps:
+        s1, s2 = st.columns([3, 1.2], vertical_alignment="bottom")
+        follow = active and s2.toggle("Follow latest", value=True, key="monitor.follow",
+                                      help="while the run trains, show each new snapshot as it arrives; turn off "
+                                           "to scrub through the earlier ones")
+        if not (active and follow):
+            step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
+                                    help="drag to scrub through the snapshots taken during training")
+    tau = None
+    if steps and images and st.toggle(f"As the loss sees it: softmax of each row at temperature "
+                                      f"{cfg.method.temperature:g}", value=True, key="monitor.softmax",
+                                      help="cosine similarities of a trained network are all high, so the raw "
+                                           "matrix looks uniformly red; the loss compares each row's entries after "
+                                           "dividing by the temperature, and then the partner (the diagonal) "
+                                           "stands out"):
+        tau = cfg.method.temperature
+    return kind, kinds[kind], step, images, tau
+
+
+def heatmap(run_id: str, kind: str, label: str, chosen: int | None, images: bool, tau: float | None) -> None:
+    """The heatmap of the chosen snapshot (``chosen``), or of the newest one while following a live run."""
+    s = store()
+    info = run_info(s, run_id)
+    steps = snapshot_steps(s, run_id, kind, info)
     if not steps:
-        fig, _, _ = snapshot_view(s, str(s.root), run_id, None, kind, kinds[kind])
+        fig, _, _ = snapshot_view(s, str(s.root), run_id, None, kind, label)
         st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
         return
-    s1, s2 = st.columns([3, 1.2], vertical_alignment="bottom")
-    follow = active and s2.toggle("Follow latest", value=True, key="monitor.follow",
-                                  help="while the run trains, show each new snapshot as it arrives; turn off to "
-                                       "scrub through the earlier ones")
-    if active and follow:
-        step = steps[-1]
-        s1.caption(f"Showing the newest snapshot (step {step} of {len(steps)} so far). Turn *Follow latest* off "
-                   "to scrub through the earlier ones.")
+    following = chosen is None
+    if following:  # the newest snapshot as of the charts' shared frame, so viewers of a fast run share figures
+        frame = figure_step(s, run_id, info.step, "charts")
+        step = next((x for x in reversed(steps) if x <= frame), steps[0])
+        st.caption(f"Showing the newest snapshot (step {step}; {len(steps)} so far). Turn *Follow latest* off to "
+                   "scrub through the earlier ones.")
     else:
-        step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
-                                help="drag to scrub through the snapshots taken during training")
-    images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
+        step = chosen
     unit = "image" if images else "dimension"
-    title, tau = f"{kinds[kind]} · step {step}", None
-    if images and st.toggle(f"As the loss sees it: softmax of each row at temperature "
-                            f"{cfg.method.temperature:g}", value=True, key="monitor.softmax",
-                            help="cosine similarities of a trained network are all high, so the raw matrix looks "
-                                 "uniformly red; the loss compares each row's entries after dividing by the "
-                                 "temperature, and then the partner (the diagonal) stands out"):
-        tau = cfg.method.temperature
-        title = f"softmax(similarity / {tau:g}) over each row · step {step}"
+    title = (f"softmax(similarity / {tau:g}) over each row · step {step}" if tau else f"{label} · step {step}")
     fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, title, unit=unit,
                                       softmax_temperature=tau)
     st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
@@ -267,15 +299,40 @@ def heatmap_panel(run_id: str, active: bool) -> None:
                 help=f"mean |off-diagonal|: → 0 when different {unit}s are decorrelated")
     c[1].metric("|off-diagonal| max", f"{ms['offdiag_abs_max']:.3f}", help="largest |off-diagonal| value")
     st.caption(f"Top-left {ms['shape'][0]}×{ms['shape'][1]} block of the matrix, fixed scale −1 (blue) … +1 (red)"
-               + (f"; row i is view 1 of image i, column j view 2 of image j, so the diagonal pairs each image "
+               + ("; row i is view 1 of image i, column j view 2 of image j, so the diagonal pairs each image "
                   "with its own other view." if images else "."))
-    st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
+    if not following:  # the bars of the diagonal: a chart redrawn with every snapshot, so not while following one
+        st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
 
 
-with st.container():
-    st.fragment(headline, run_every=period)(run.id)
-    st.fragment(loss_and_heatmap, run_every=period and period * CHARTS_EVERY)(run.id)
-    st.fragment(diagnostics, run_every=period and max(DIAGNOSTICS_S, period * CHARTS_EVERY))(run.id)
+st.fragment(headline, run_every=period)(run.id)
+
+
+@guarded("Live charts")
+def charts(run_id: str, loss_options: tuple, heatmap_options: tuple) -> None:
+    """The loss curve and the heatmap: one fragment, so one rerun (and its fixed cost in the browser) for both."""
+    left, right = st.columns([1.25, 1])
+    with left:
+        loss_chart(run_id, *loss_options)
+        if loss_options[0] and cfg.method.name in TERMS_EXPLAINED:
+            st.caption(TERMS_EXPLAINED[cfg.method.name])
+    with right:
+        heatmap(run_id, *heatmap_options)
+
+
+top_left, top_right = st.columns([1.25, 1], vertical_alignment="bottom")
+with top_left:
+    loss_options = loss_controls()
+with top_right:
+    heatmap_options = heatmap_controls(run.id, run.active)
+# The charts' period: never faster than the headline's, and at most once per CHARTS_S.
+st.fragment(charts, run_every=period and max(CHARTS_S, period))(run.id, loss_options, heatmap_options)
+st.subheader("Collapse diagnostics")
+diagnostics_charts = not run.active or st.toggle(
+    "Draw the diagnostics charts while the run trains", value=False, key="monitor.diagnostics_charts",
+    help="off by default: on a laptop that also trains, every chart the browser redraws takes CPU from the "
+         "training. The charts are always drawn once the run has ended.")
+st.fragment(diagnostics, run_every=period and max(DIAGNOSTICS_S, period))(run.id, diagnostics_charts)
 
 with st.expander("How to read this page: a healthy and a collapsed matrix", expanded=False):
     st.markdown(asset("monitor.md"))

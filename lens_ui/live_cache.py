@@ -24,9 +24,13 @@ import streamlit as st
 
 from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
 from lens_ui.live import MetricCache
-from sslcore.runs import RunStore
+from sslcore.runs import RunInfo, RunStore
 
 UPKEEP_S = 2.0        # how often the server repairs the store (the trainer's heartbeat comes every 2 s)
+# A run's row is read at most this often for all viewers (run_info). Every fragment rerun runs in a new thread, and
+# the store's connections are per thread: each viewer's read opened a SQLite connection (9 % of the server's CPU with
+# 10 viewers, sampled 2026-11-26). 0.2 s adds at most that to the lag (goal: a new step visible within 2 s).
+ROW_FRESH_S = 0.2
 MAX_POINTS = 600      # points per curve sent to the browser (a chart is ~600 px wide); longer histories thinned
 # How often the figures of a live run move on, for everyone (figure_step): the loss curve and heatmap, the diagnostics.
 FRAME_EVERY_S = {"charts": 1.0, "diagnostics": 4.0}
@@ -102,6 +106,25 @@ class SharedMetrics:
         self.reads = 0                  # store reads done (tests: no new step → no read)
         self._read_for: int | None = None   # the run's step at the last read
         self._frames: dict[str, tuple[int, float]] = {}
+        self._info: tuple[float, RunInfo] | None = None
+        self._snapshots: dict[str, tuple[tuple[int, str], list[int]]] = {}
+
+    def info(self, store: RunStore, fresh: float) -> RunInfo:
+        """The run's row, read at most once per ``fresh`` seconds for everyone."""
+        with self.lock:
+            now = time.monotonic()
+            if self._info is None or now - self._info[0] >= fresh:
+                self._info = (now, store.get(self.cache.run_id))
+            return self._info[1]
+
+    def snapshot_steps(self, store: RunStore, kind: str, info: RunInfo) -> list[int]:
+        """The steps of the run's ``kind`` snapshots, read again only when the run's step or status moved (the
+        trainer logs a step's metrics before its snapshot: the status change of the end reads the last one)."""
+        with self.lock:
+            known, now = self._snapshots.get(kind), (info.step, info.status)
+            if known is None or known[0] != now:
+                known = self._snapshots[kind] = (now, [r["step"] for r in store.snapshots(self.cache.run_id, kind)])
+            return known[1]
 
     def _catch_up(self, store: RunStore, step: int) -> None:
         if step != self._read_for:
@@ -138,6 +161,16 @@ def run_metrics(store: RunStore, run_id: str, step: int) -> MetricCache:
     """All metric rows of ``run_id`` logged so far, shared by every session; the store is read only when the run's
     step moved since the last read."""
     return _shared_metrics(str(store.root), run_id).at(store, step)
+
+
+def run_info(store: RunStore, run_id: str) -> RunInfo:
+    """The run's row (``RunStore.get``) as read by any viewer in the last ``ROW_FRESH_S`` seconds."""
+    return _shared_metrics(str(store.root), run_id).info(store, ROW_FRESH_S)
+
+
+def snapshot_steps(store: RunStore, run_id: str, kind: str, info: RunInfo) -> list[int]:
+    """The steps of the run's ``kind`` snapshots, read once per step of the run (``info``: its row) for everyone."""
+    return _shared_metrics(str(store.root), run_id).snapshot_steps(store, kind, info)
 
 
 def figure_step(store: RunStore, run_id: str, step: int, name: str) -> int:

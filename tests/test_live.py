@@ -2,6 +2,7 @@
 refresh with no new step reads no metric rows and builds no figure; the store's repair runs in one upkeep thread."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -29,6 +30,12 @@ def log_step(store: RunStore, run_id: str, step: int) -> None:
     store.log_metrics(run_id, step, step / 4, {"loss": 10.0 / step, "invariance": 8.0 / step,
                                                "redundancy": 2.0 / step, "embedding_std": 0.1, "rankme": 9.0,
                                                "pairs_per_s": 300.0, "lr": 1e-3})
+
+
+@pytest.fixture(autouse=True)
+def fresh_rows(monkeypatch):
+    """Each page run here reads the run's row (the pages share one read per ROW_FRESH_S; no time in these tests)."""
+    monkeypatch.setattr(live_cache, "ROW_FRESH_S", 0.0)
 
 
 @pytest.fixture
@@ -92,6 +99,35 @@ def test_a_second_viewer_reuses_the_first_viewers_figures(live_run):
     second = monitor(run_id)  # another session, same run and step, default options
     assert step_shown(second) == "2"
     assert sum(live_cache.BUILDS.values()) == built
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    titles = []
+    for element in at.get("plotly_chart"):
+        title = json.loads(element.proto.spec).get("layout", {}).get("title", "")
+        titles.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return titles
+
+
+def test_while_a_run_trains_the_charts_that_change_least_wait_for_its_end_or_a_click(live_run):
+    """Each chart the browser redraws costs a training on the same machine CPU (issue 12): while the run trains,
+    the loss curve and the newest heatmap are drawn, the diagonal bars and the diagnostics charts are not until
+    asked for (or the run ends); the collapse check itself stays."""
+    store, run_id = live_run
+    at = monitor(run_id)
+    titles = chart_titles(at)
+    assert "Loss and its terms" in titles and any("step 2" in t for t in titles)   # the curve and the heatmap
+    assert "diagonal" not in titles and "embedding std" not in titles
+    assert "Collapse check" in "\n".join(str(e.value) for e in at.success)
+    at.toggle(key="monitor.diagnostics_charts").set_value(True).run()
+    assert "embedding std" in chart_titles(at) and "RankMe (effective rank)" in chart_titles(at)
+    at.toggle(key="monitor.follow").set_value(False).run()             # scrubbing: the bars of the chosen snapshot
+    assert "diagonal" in chart_titles(at)
+
+    store.finish(run_id, "finished")
+    after = monitor(run_id)                                            # an ended run: every chart, no switch
+    assert {"Loss and its terms", "diagonal", "embedding std"} <= set(chart_titles(after))
+    assert not [t for t in after.toggle if t.key == "monitor.diagnostics_charts"]
 
 
 def test_a_run_that_went_back_to_a_checkpoint_starts_the_shared_rows_over(tmp_path):
@@ -189,6 +225,25 @@ def test_viewers_of_a_fast_run_share_one_figure_step_per_frame(tmp_path):
         assert shared.at(store, step).last_step == step                # while the headline reads every step
     assert shared.frame(store, 4, "charts", every=0) == 4
     assert shared.frame(store, 4, "diagnostics", every=3600) == 4      # each kind of figure has its own frame
+
+
+def test_viewers_share_one_read_of_the_runs_row_and_snapshot_list(tmp_path):
+    """Every fragment rerun runs in a new thread with a new SQLite connection: the run's row is read once per
+    ``fresh`` seconds for everyone, its snapshot list once per step of the run."""
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(tiny(), status="running")
+    shared = live_cache.SharedMetrics(run_id)
+    log_step(store, run_id, 1)
+    assert shared.info(store, fresh=3600).step == 1
+    log_step(store, run_id, 2)
+    assert shared.info(store, fresh=3600).step == 1     # within the interval: the row another viewer read
+    info = shared.info(store, fresh=0)
+    assert info.step == 2
+    assert shared.snapshot_steps(store, "matrix", info) == []
+    store.add_snapshot(run_id, 2, "matrix", np.eye(4), 1.0, 0.0)
+    assert shared.snapshot_steps(store, "matrix", info) == []     # same step: not read again
+    store.finish(run_id, "finished")                               # the end (or the next step) reads it
+    assert shared.snapshot_steps(store, "matrix", shared.info(store, fresh=0)) == [2]
 
 
 def test_the_online_probe_is_not_a_loss_term():
