@@ -142,8 +142,9 @@ def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
     # Sigma is given at the reference's 224 px; scale it so a preset blurs the same fraction of the image.
     sigma_max = max(0.1, r.blur_sigma * image_size / 224)
     kernel = max(3, int(image_size * 0.1) // 2 * 2 + 1)
-    # Crop, flip, jitter, grey, blur and solarize are ours, each with kornia's parameter draws and results (see their
-    # modules, with the measured gains): kornia's generic per-op machinery cost more than these operations themselves.
+    # Crop, flip, grey, blur and solarize are ours with kornia's parameter draws and results (tested against kornia;
+    # the modules give the measured gains): kornia's generic per-op machinery cost more than the operations. The
+    # jitter is ours too: torchvision's blends without the HSV round trip (color_jitter.py: 2.9 s → 0.27 s).
     return nn.ModuleDict({
         "rotate": K.RandomAffine(r.rotation, padding_mode="reflection", p=1.0 if r.rotation > 0 else 0.0),
         "crop": RandomResizedCrop(image_size, (r.crop_scale_min, 1.0)),

@@ -30,9 +30,12 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> tor
         raise ValueError(f"blur: a {kernel_size}-tap kernel needs images larger than {half} px, got {h}×{w}")
     k = gaussian_kernels(sigma.to(x.dtype), kernel_size).repeat_interleave(c, 0)        # one per image and channel
     y = F.pad(x.reshape(1, n * c, h, w), (half, half, half, half), mode="reflect")
-    y = F.conv2d(y, k.view(n * c, 1, 1, kernel_size), groups=n * c)
+    # Channels-last: the CPU depthwise convolution is only fast in NCHW when images × channels is a multiple of 16;
+    # 100 images at 96 px took 17.2 ms in NCHW and 5.6 ms channels-last, 64 images 2.4 vs 3.4 ms (2 threads, quiet
+    # machine, 2026-11-26), and the number of images drawn for blurring is random. Same values either way.
+    y = F.conv2d(y.contiguous(memory_format=torch.channels_last), k.view(n * c, 1, 1, kernel_size), groups=n * c)
     y = F.conv2d(y, k.view(n * c, 1, kernel_size, 1), groups=n * c)
-    return y.view(n, c, h, w)
+    return y.contiguous().view(n, c, h, w)
 
 
 class RandomGaussianBlur(nn.Module):
