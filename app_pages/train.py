@@ -104,7 +104,8 @@ def _launch_lesson(lesson: Lesson) -> None:
 
 def _last_measured(lesson: Lesson) -> None:
     """The claims of the lesson's last launch in this runs folder, checked against what its runs recorded."""
-    record = load_record(store(), lesson.id)
+    seed = int(st.session_state.get("train.lesson_seed", 0))  # the seed box's, else the last launched seed's
+    record = load_record(store(), lesson.id, seed) or load_record(store(), lesson.id)
     if record is None:
         _shipped_measurement(lesson)
         return
