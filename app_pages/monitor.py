@@ -240,20 +240,15 @@ def heatmap_controls(run_id: str, active: bool) -> tuple[str, str, int | None, b
     kind = st.radio("Matrix", list(kinds), format_func=kinds.get, horizontal=True, key=f"monitor.kind.{run_id}",
                     index=0, help="the method's own matrix, or the cross-correlation of the two views' embeddings "
                                   "(the same picture for every method)")
-    if cfg.method.name == "barlow_twins":
-        st.caption("Barlow Twins' matrix C *is* the cross-correlation of the two views' (batch-normalised) "
-                   "embeddings — the diagnostic every other method shows as a second picture — so it is drawn "
-                   "once.")
     images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
     steps = [r["step"] for r in s.snapshots(run_id, kind)]
     step = None
     if steps:
-        s1, s2 = st.columns([3, 1.2], vertical_alignment="bottom")
-        follow = active and s2.toggle("Follow latest", value=True, key="monitor.follow",
+        follow = active and st.toggle("Follow latest", value=True, key="monitor.follow",
                                       help="while the run trains, show each new snapshot as it arrives; turn off "
                                            "to scrub through the earlier ones")
         if not (active and follow):
-            step = s1.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
+            step = st.select_slider("Snapshot at step", steps, value=steps[-1], key="monitor.step",
                                     help="drag to scrub through the snapshots taken during training")
     tau = None
     if steps and images and st.toggle(f"As the loss sees it: softmax of each row at temperature "
@@ -301,6 +296,10 @@ def heatmap(run_id: str, kind: str, label: str, chosen: int | None, images: bool
     st.caption(f"Top-left {ms['shape'][0]}×{ms['shape'][1]} block of the matrix, fixed scale −1 (blue) … +1 (red)"
                + ("; row i is view 1 of image i, column j view 2 of image j, so the diagonal pairs each image "
                   "with its own other view." if images else "."))
+    if cfg.method.name == "barlow_twins":
+        st.caption("Barlow Twins' matrix C *is* the cross-correlation of the two views' (batch-normalised) "
+                   "embeddings — the diagnostic every other method shows as a second picture — so it is drawn "
+                   "once.")
     if not following:  # the bars of the diagonal: a chart redrawn with every snapshot, so not while following one
         st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
 
