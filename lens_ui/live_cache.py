@@ -3,12 +3,13 @@ rows, and the figures drawn from them.
 
 Watching a run must not cost the run (issue 12). So a viewer's refresh only reads (``RunStore.get`` is a plain read);
 the store's repair — marking dead runs failed, starting queued runs — runs in one ``upkeep`` thread per runs folder,
-every ``UPKEEP_S`` seconds, for everyone. The metric rows of a run are read once per new step for all viewers
-(``run_metrics``), and each figure is built once per (run, frame, options) for all viewers (``curves``,
-``snapshot_view``; a frame follows the run's step at most once per ``FRAME_EVERY_S``, so viewers who refresh at
-different moments of a fast run share one figure). A refresh that finds no new step builds nothing, the built
-figure hands Streamlit its dict without a copy (``SettledFigure``), and Streamlit sends an unchanged large chart as a
-reference to the copy the browser already holds.
+every ``UPKEEP_S`` seconds, for everyone. A run's row is read once per ``ROW_FRESH_S`` for all viewers
+(``run_info``), its snapshot list and its new metric rows once per new step (``snapshot_steps``, ``run_metrics``),
+and each figure is built once per (run, frame, options) for all viewers (``curves``, ``snapshot_view``; a frame
+follows the run's step at most once per ``FRAME_EVERY_S``, so viewers who refresh at different moments of a fast
+run share one figure). A refresh that finds no new step builds nothing, the built figure hands Streamlit its dict
+without a copy (``SettledFigure``), and Streamlit sends an unchanged large chart as a reference to the copy the
+browser already holds.
 """
 from __future__ import annotations
 
