@@ -31,7 +31,8 @@ def _median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> flo
 
 
 def bench_augmentation(size: int, n: int, repeats: int) -> dict:
-    """Two views of n uint8 images: kornia batched per-image parameters vs a per-image torchvision v2 loop."""
+    """Two views of n uint8 images: TwoViewAugment (per-image parameters, the whole batch in cache-sized chunks) vs a
+    per-image torchvision v2 loop."""
     from torchvision.transforms import v2
 
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8)
