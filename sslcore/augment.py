@@ -161,7 +161,9 @@ def _view_pipeline(r: ViewRecipe, image_size: int) -> nn.ModuleDict:
 # Ours: they change a chunk of images in place (``apply_``) given the rows of the parameters drawn for the batch.
 _CHUNKABLE = (RandomResizedCrop, RandomHorizontalFlip, ColorJitter, RandomGrayscale, RandomGaussianBlur, RandomSolarize)
 # On the CPU a view is computed a chunk of images at a time, start to end, so each chunk stays in the cache through
-# the ~15 passes of the operations instead of every pass streaming the whole batch through memory.
+# the ~15 passes of the operations instead of every pass streaming the whole batch through memory. Two views of 256
+# images at 96 px (2 threads, exclusive lock, 2026-11-26): 4 MiB chunks 70.9 ms (simclr) / 64.8 ms (barlow_twins),
+# 1 MiB 82.6 / 79.0, 8 MiB 96.9 / 68.8, the whole batch at once 89.5 / 70.3; at 32 px (1024 images) 32.8 vs 34.4 ms.
 CHUNK_BYTES = 2 ** 22
 
 
