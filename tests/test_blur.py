@@ -35,7 +35,11 @@ def test_only_drawn_images_are_blurred_each_with_its_own_sigma():
     assert not changed[~drawn].any() and changed[drawn & (params["sigma"] > 0.5)].all()
     assert 0.2 < params["batch_prob"].float().mean() < 0.4
     assert 0.1 <= params["sigma"].min() and params["sigma"].max() <= 2.0
-    assert len({round(float(v), 5) for v in out[changed][:, 0, 12, 12]}) == int(changed.sum())
+    # Each drawn copy is blurred with its own sigma, exactly. (This replaces counting distinct centre pixels, which
+    # failed about 1 run in 4: two close sigmas, or two below 0.3 where the 5-tap kernel is the identity to float
+    # precision, give centre values equal to 5 decimals.)
+    torch.testing.assert_close(out[drawn], gaussian_blur(x[drawn], params["sigma"][drawn], 5), rtol=0, atol=1e-6)
+    assert len(params["sigma"][drawn].unique()) == int(drawn.sum())       # ... and every sigma is its own
     x_before = x.clone()
     half = op.apply_(x[:100], {k: v[:100] for k, v in params.items()})      # a chunk, in place
     assert torch.equal(half, out[:100]) and not torch.equal(x[:100], x_before[:100])
