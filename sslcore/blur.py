@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masked_ops import change_chosen_
+
 
 def gaussian_kernels(sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """N sigmas → N×K normalised 1-D Gaussian kernels (kornia's get_gaussian_kernel1d for an odd K)."""
@@ -61,7 +63,4 @@ class RandomGaussianBlur(nn.Module):
         chosen, sigma = params["batch_prob"], params["sigma"].to(x.device)
         if bool(chosen.all()):
             return gaussian_blur(x, sigma, self.kernel_size)
-        idx = chosen.nonzero().squeeze(1).to(x.device)
-        if len(idx):
-            x.index_copy_(0, idx, gaussian_blur(x.index_select(0, idx), sigma[idx], self.kernel_size))
-        return x
+        return change_chosen_(x, chosen, lambda images, idx: gaussian_blur(images, sigma[idx], self.kernel_size))

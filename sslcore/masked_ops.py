@@ -9,10 +9,22 @@ Each is a drop-in for its kornia class in a view pipeline: ``p``, ``forward_para
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
 GREY = (0.299, 0.587, 0.114)  # kornia rgb_to_grayscale's default weights (BT.601)
+
+
+def change_chosen_(x: torch.Tensor, chosen: torch.Tensor, change: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                   ) -> torch.Tensor:
+    """Replace, in place, the images of ``x`` that ``chosen`` (N booleans) marks by ``change(those images, their
+    indices)``: the rest of the batch is neither copied nor touched. Returns ``x``."""
+    idx = chosen.nonzero().squeeze(1).to(x.device)
+    if len(idx):
+        x.index_copy_(0, idx, change(x.index_select(0, idx), idx))
+    return x
 
 
 class _PerImage(nn.Module):
@@ -31,10 +43,7 @@ class _PerImage(nn.Module):
         return self.apply_(x.clone(), params)
 
     def apply_(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        idx = params["batch_prob"].nonzero().squeeze(1).to(x.device)
-        if len(idx):
-            x.index_copy_(0, idx, self.change(x.index_select(0, idx)))
-        return x
+        return change_chosen_(x, params["batch_prob"], lambda chosen, _: self.change(chosen))
 
     def change(self, x: torch.Tensor) -> torch.Tensor:
         """The operation on the chosen images (a new tensor, or ``x`` changed in place)."""
