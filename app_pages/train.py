@@ -130,10 +130,8 @@ def _shipped_measurement(lesson: Lesson) -> None:
     verdicts = ", ".join(f"seed {seed}: {summary(claims)}" for seed, claims in sorted(seeds.items()))
     st.markdown(f"**Measured when the lesson was written** ({shipped.get('measured', '?')}, "
                 f"{shipped.get('machine', 'machine not recorded')}) — {verdicts}. Not yet run in this runs folder.")
-    for claim in lesson.claims:
-        # Python 3.11 allows no line break inside an f-string's braces (3.12 does): the claim is looked up first.
-        found = {seed: next((c for c in claims if c["says"] == claim.says), None) for seed, claims in seeds.items()}
-        cells = "; ".join(f"seed {seed} {lesson_results.verdict(found[seed])}" for seed in sorted(found))
+    for claim, per_seed in lesson_results.by_claim(shipped, lesson):
+        cells = "; ".join(f"seed {seed} {lesson_results.verdict(row)}" for seed, row in sorted(per_seed.items()))
         st.caption(f"{plain(claim.says)} — {plain(cells)}")
 
 

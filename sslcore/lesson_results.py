@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .lessons import Lesson, load_lessons, measure
+from .lessons import Claim, Lesson, load_lessons, measure
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "lessons_measured.json"
 
@@ -66,16 +66,22 @@ def verdict(claim: dict[str, Any] | None) -> str:
     return f"{'✅' if claim['held'] else '❌'} {claim['left']:.3g} vs {claim['right']:.3g}"
 
 
+def by_claim(published: dict[str, Any], lesson: Lesson) -> list[tuple[Claim, dict[str, dict[str, Any] | None]]]:
+    """Each of the lesson's claims with its measured row per seed (None where that seed did not measure it). Matched
+    by the claim's words: a claim rewritten since it was published is not measured until it is published again."""
+    seeds = published["lessons"].get(lesson.id, {})
+    measured = {seed: {c["says"]: c for c in claims} for seed, claims in seeds.items()}
+    return [(claim, {seed: rows.get(claim.says) for seed, rows in measured.items()}) for claim in lesson.claims]
+
+
 def markdown_table(published: dict[str, Any], lessons: list[Lesson] | None = None,
                    seeds: tuple[str, ...] = ("0", "1")) -> str:
     """LESSONS.md's table: one row per claim, one column per seed."""
     rows = ["| lesson | claim | " + " | ".join(f"seed {s}" for s in seeds) + " |",
             "|---|---|" + "---|" * len(seeds)]
     for lesson in lessons or load_lessons():
-        measured = {seed: {c["says"]: c for c in claims}
-                    for seed, claims in published["lessons"].get(lesson.id, {}).items()}
-        for claim in lesson.claims:  # by its words: a claim rewritten since is not measured until republished
-            cells = [verdict(measured.get(s, {}).get(claim.says)) for s in seeds]
+        for claim, per_seed in by_claim(published, lesson):
+            cells = [verdict(per_seed.get(s)) for s in seeds]
             says = claim.says.replace("|", "\\|")
             rows.append(f"| `{lesson.id}` | {says} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
