@@ -9,6 +9,7 @@ starts.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,9 +60,10 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> N
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
 
 
-@contextmanager
-def serve_app(runs_dir: Path, *app_args: str, log: Path | None = None, **env: str) -> Iterator[str]:
-    """``streamlit run app.py [-- app_args]`` on a free local port over ``runs_dir``; yields its URL.
+def start_app(runs_dir: Path, *app_args: str, log: Path | None = None, app_dir: Path = ROOT, wait_s: float = 90,
+              **env: str) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py [-- app_args]`` from ``app_dir`` on a free local port over ``runs_dir``; returns the
+    server process (its own process group, for ``stop_app``) and its URL once it answers.
 
     ``env`` adds to the server's environment. UMAP is computed only when asked (``SSL_LENS_UMAP=manual``, unless
     ``env`` says ``auto``): its numba compile takes a minute of CPU. The server's output goes to ``log`` (default
@@ -74,16 +76,33 @@ def serve_app(runs_dir: Path, *app_args: str, log: Path | None = None, **env: st
                                  "--server.port", str(port), "--server.address", "127.0.0.1",
                                  "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                                  *(("--", *app_args) if app_args else ())],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc, log)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                                cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", wait_s, proc, log)
+    except BaseException:
+        stop_app(proc)
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Stop a server of ``start_app``: its whole process group, killed if it does not end within 10 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait(10)
+
+
+@contextmanager
+def serve_app(runs_dir: Path, *app_args: str, log: Path | None = None, **env: str) -> Iterator[str]:
+    """``start_app`` for a ``with`` block: yields the URL, stops the server at the end."""
+    proc, url = start_app(runs_dir, *app_args, log=log, **env)
+    try:
+        yield url
+    finally:
+        stop_app(proc)
 
 
 @contextmanager

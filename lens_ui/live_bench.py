@@ -26,21 +26,17 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from lens_ui.browser import CHROMIUM, ROOT, start_app, stop_app
+from lens_ui.browser import chromium as headless_chromium
+
 TICK = os.sysconf("SC_CLK_TCK")
 # The run the issue measured: 17.3 steps/s unwatched on 2 cores.
 RUN = dict(method="barlow_twins", dataset="digits", train_size=320, batch_size=32, projector_dim=128, epochs=100_000,
@@ -86,39 +82,6 @@ def descendants_named(word: str, ancestor: int | None = None) -> list[int]:
         return False
 
     return [pid for pid, line in cmd.items() if word in line and descends(pid)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(app_dir: Path, runs_dir: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, SSL_LENS_RUNS=str(runs_dir), SSL_LENS_UMAP="manual", PYTHONUNBUFFERED="1")
-    log = open(runs_dir / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"the app did not start within 120 s; see {runs_dir / 'streamlit.log'}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        proc.kill()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,9 +218,7 @@ class Bench:
         # Options an older checkout lacks (e.g. online_probe) are left out, so --app-dir can measure it too.
         self.cfg = RunConfig().replace(**{k: v for k, v in RUN.items() if k in FLAT_FIELDS})
         self.run_id = launch(self.cfg, self.store)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = start_server(app_dir, self.tmp, self.port)
+        self.server, self.url = start_app(self.tmp, app_dir=app_dir, wait_s=120)
         deadline = time.time() + 300
         while self.store.get(self.run_id, refresh=True).step < 20:
             if time.time() > deadline or not self.store.get(self.run_id).active:
@@ -275,7 +236,7 @@ class Bench:
         return child, lambda: json.loads(child.communicate(timeout=120)[0].strip().splitlines()[-1])
 
     def close(self) -> None:
-        stop(self.server)
+        stop_app(self.server)
         if self.store.get(self.run_id).active:
             self.store.cancel(self.run_id)
             self.store.wait(self.run_id, timeout=60)
@@ -300,11 +261,8 @@ class Bench:
 
     def chromium(self) -> dict:
         """One Monitor tab in headless Chromium on this machine (normal priority)."""
-        from playwright.sync_api import sync_playwright
-
         self.progress("live view: 1 viewer (Chromium) …")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with headless_chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             opened = time.time()
             page.goto(f"{self.url}/monitor?run={self.run_id}")
@@ -323,7 +281,6 @@ class Bench:
                     shown.append((time.time(), int(value)))
                 time.sleep(0.2)
             b, cpu1, bcpu1 = self._steps(), cpu_seconds([self.server.pid]), cpu_seconds(chrome)
-            browser.close()
         lag = lags(self._logged(a[0], b[0] - 2.5), shown)
         return {"viewers": 1, "pairs_s": self._rate(a, b), "server_cpu": (cpu1 - cpu0) / (b[0] - a[0]),
                 "browser_cpu": (bcpu1 - bcpu0) / (b[0] - a[0]), "opened_s": [opened_s], "lags": lag}

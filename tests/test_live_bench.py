@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lens_ui import live_bench
+from lens_ui.browser import start_app, stop_app
 from sslcore.config import RunConfig
 from sslcore.runs import RunStore
 
@@ -50,11 +51,11 @@ def test_protocol_viewers_open_the_monitor_of_a_real_server(tmp_path):
     run_id = store.create_run(cfg, status="running", total_steps=4)
     store.claim_foreground(run_id, "cpu")
     store.log_metrics(run_id, 3, 0.5, {"loss": 1.0})
-    server = live_bench.start_server(ROOT, tmp_path, port := live_bench.free_port())
+    server, url = start_app(tmp_path)
     try:
-        outs = live_bench.protocol_viewers(f"ws://127.0.0.1:{port}/_stcore/stream", run_id, 2, 3.0)
+        outs = live_bench.protocol_viewers(url.replace("http", "ws") + "/_stcore/stream", run_id, 2, 3.0)
     finally:
-        live_bench.stop(server)
+        stop_app(server)
         store.finish(run_id, "finished")
     for out in outs:
         assert "opened_s" in out and out["runs"] >= 1
