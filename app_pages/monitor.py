@@ -241,7 +241,7 @@ def heatmap_controls(run_id: str, active: bool) -> tuple[str, str, int | None, b
                     index=0, help="the method's own matrix, or the cross-correlation of the two views' embeddings "
                                   "(the same picture for every method)")
     images = kind == "matrix" and cfg.method.name in IMAGE_MATRICES
-    steps = [r["step"] for r in s.snapshots(run_id, kind)]
+    steps = snapshot_steps(s, run_id, kind, run)   # shared with the heatmap fragment; as fresh as this page run
     step = None
     if steps:
         follow = active and st.toggle("Follow latest", value=True, key="monitor.follow",
