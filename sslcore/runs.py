@@ -436,11 +436,11 @@ class RunStore:
                 if slot is None:
                     continue
                 busy[slot] = busy.get(slot, 0) + 1
+                now = time.time()   # one start time: the index and the journal a rebuild reads must agree
                 db.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, heartbeat = ?, "
-                           "started = ?, ended = NULL, error = NULL WHERE id = ?",
-                           (slot, time.time(), time.time(), r["id"]))
+                           "started = ?, ended = NULL, error = NULL WHERE id = ?", (slot, now, now, r["id"]))
                 journal.append(self.run_dir(r["id"]), "status", status="running", device=slot, pid=None,
-                               started=time.time(), ended=None, error=None)
+                               started=now, ended=None, error=None)
                 claimed.append((r["id"], slot))
         for run_id, _ in claimed:
             try:
