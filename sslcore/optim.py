@@ -65,24 +65,38 @@ class LAMB(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        # Each line updates a whole group with torch's multi-tensor (_foreach) ops, as torch.optim's own Adam does:
+        # one kernel per operation instead of one per operation and parameter. A step's work on a GPU is a launch
+        # per kernel, and the per-parameter loop (≈ 10 launches × 70–110 parameters) left the GPU idle half of a
+        # ResNet-34 step (H200, BENCHMARKS.md, issue 18).
         for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            if not params:
+                continue
             beta1, beta2 = g["betas"]
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
+            for p in params:
                 state = self.state[p]
                 if not state:
-                    state["step"] = 0
-                    state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                    state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
                 state["step"] += 1
-                t, m, v = state["step"], state["m"], state["v"]
-                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                r = (m / (1 - beta1 ** t)) / ((v / (1 - beta2 ** t)).sqrt_().add_(g["eps"]))
-                if not g.get("exclude", False):
-                    r.add_(p, alpha=g["weight_decay"])
-                    r.mul_(_trust_ratio(torch.norm(p), torch.norm(r)))
-                p.add_(r, alpha=-g["lr"])
+            grads = [p.grad for p in params]
+            m, v = [self.state[p]["m"] for p in params], [self.state[p]["v"] for p in params]
+            t = [self.state[p]["step"] for p in params]
+            torch._foreach_mul_(m, beta1)
+            torch._foreach_add_(m, grads, alpha=1 - beta1)                  # m ← β1·m + (1 − β1)·g
+            torch._foreach_mul_(v, beta2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)       # v ← β2·v + (1 − β2)·g²
+            r = torch._foreach_div(m, [1 - beta1 ** n for n in t])          # m̂
+            v_hat = torch._foreach_div(v, [1 - beta2 ** n for n in t])
+            torch._foreach_sqrt_(v_hat)
+            torch._foreach_add_(v_hat, g["eps"])
+            torch._foreach_div_(r, v_hat)                                   # r ← m̂ / (√v̂ + ε)
+            if not g.get("exclude", False):
+                if g["weight_decay"]:
+                    torch._foreach_add_(r, params, alpha=g["weight_decay"])  # + λ·w
+                ratio = _trust_ratio(torch.stack(torch._foreach_norm(params)), torch.stack(torch._foreach_norm(r)))
+                torch._foreach_mul_(r, list(ratio.unbind()))                # · ‖w‖ / ‖r‖
+            torch._foreach_add_(params, r, alpha=-g["lr"])                  # w ← w − lr · r
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
