@@ -17,8 +17,15 @@ def embedding_std(z: torch.Tensor) -> float:
 
 @torch.no_grad()
 def rankme(z: torch.Tensor, eps: float = 1e-7) -> float:
-    """RankMe (Garrido et al. 2023): exp of the entropy of the normalised singular values of the N×D matrix."""
-    s = torch.linalg.svdvals(z.float())
+    """RankMe (Garrido et al. 2023): exp of the entropy of the normalised singular values of the N×D matrix.
+
+    The singular values are the square roots of the eigenvalues of the smaller Gram matrix (N×N or D×D), in float64
+    (not on MPS, which has none): the same figure to 6 digits as ``svdvals`` and 4.6 instead of 20.6 ms for 512 × 5000
+    on an H200, where it was most of a logged step's diagnostics (issue 18); 0.98 vs 1.35 ms for 512 × 128 on 2 CPU
+    cores."""
+    z = z.detach().to("cpu" if z.device.type == "mps" else z.device, torch.float64)
+    gram = z @ z.T if z.shape[0] <= z.shape[1] else z.T @ z
+    s = torch.linalg.eigvalsh(gram).clamp_min_(0).sqrt_()
     p = s / (s.sum() + eps) + eps
     return float(torch.exp(-(p * p.log()).sum()))
 
