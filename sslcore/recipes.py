@@ -138,17 +138,19 @@ def flops_per_pair(cfg: RunConfig) -> float:
 
 def device_flops(device: torch.device) -> float:
     """Measured matmul FLOP/s of ``device`` (fp32 on CPU, bf16 on CUDA as the trainer's autocast)."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a = torch.randn(2048, 2048, device=device, dtype=dtype)
+    cuda = device.type == "cuda"
+    # 8192² on a GPU: a 2048² bf16 product takes ~20 µs there, about a kernel launch, so it would time the launch.
+    n, dtype = (8192, torch.bfloat16) if cuda else (2048, torch.float32)
+    a = torch.randn(n, n, device=device, dtype=dtype)
     a @ a
-    if device.type == "cuda":
+    if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(3):
         a @ a
-    if device.type == "cuda":
+    if cuda:
         torch.cuda.synchronize()
-    return 3 * 2 * 2048 ** 3 / (time.perf_counter() - start)
+    return 3 * 2 * n ** 3 / (time.perf_counter() - start)
 
 
 def estimate_seconds(recipe: Recipe, rate: float) -> float:

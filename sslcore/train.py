@@ -155,6 +155,8 @@ class Trainer:
             self.state.probe = OnlineProbe(model.backbone, self.train_set.num_classes,
                                            partly_labelled=bool((self.train_set.labels < 0).any()))
         self.autocast = self.device.type == "cuda"  # bf16 on CPU is ~20× slower (REFERENCE.md)
+        # cuDNN's benchmark mode stays off: on an H200 it made the recipe's steps slower, not faster (ResNet-18,
+        # batch 512, bf16: 61–86 vs 36–37 ms per step in two rounds each; BENCHMARKS.md, issue 18).
 
     @property
     def model(self) -> Method:
