@@ -102,9 +102,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         train_images=1_281_167),
 ]}
 
-# The convnet Barlow Twins step ran at 52 % of the matmul rate (BENCHMARKS.md, 2026-11-23, 2 cores); ResNets and
-# 224 px do no better on a CPU, so estimates assume half of the measured matmul rate.
-TRAINING_EFFICIENCY = 0.5
+# The share of the measured matmul rate a training step's model FLOPs reach, by device type (BENCHMARKS.md). CPU:
+# the convnet Barlow Twins step ran at 52 % (2026-11-23, 2 cores); ResNets and 224 px do no better there. GPU: the
+# keras_barlow_twins_cifar10 step (ResNet-18 CIFAR stem, batch 512, bf16) reached 11–12 % of an H200's bf16 rate
+# (2026-11-26) — a step launches ~1,000 kernels, most too small to fill the chip; ResNet-34 at 32 px reached 2 %.
+TRAINING_EFFICIENCY = {"cpu": 0.5, "cuda": 0.12}
 
 
 def get_recipe(name: str) -> Recipe:
@@ -153,10 +155,14 @@ def device_flops(device: torch.device) -> float:
     return 3 * 2 * n ** 3 / (time.perf_counter() - start)
 
 
-def estimate_seconds(recipe: Recipe, rate: float) -> float:
-    """Training time of the published setup at ``rate`` matmul FLOP/s (× TRAINING_EFFICIENCY)."""
+def efficiency(device: torch.device) -> float:
+    return TRAINING_EFFICIENCY.get(device.type, TRAINING_EFFICIENCY["cpu"])
+
+
+def estimate_seconds(recipe: Recipe, rate: float, share: float = TRAINING_EFFICIENCY["cpu"]) -> float:
+    """Training time of the published setup when its model FLOPs run at ``share`` of ``rate`` matmul FLOP/s."""
     cfg = recipe.config()
-    return recipe.train_images * cfg.optim.epochs * flops_per_pair(cfg) / (rate * TRAINING_EFFICIENCY)
+    return recipe.train_images * cfg.optim.epochs * flops_per_pair(cfg) / (rate * share)
 
 
 def format_duration(seconds: float) -> str:
@@ -169,13 +175,13 @@ def format_duration(seconds: float) -> str:
 def describe_recipes(device: torch.device | None = None) -> list[dict[str, Any]]:
     """Every recipe with its source, figure, changes and estimated training time on ``device`` (default CPU)."""
     device = device or torch.device("cpu")
-    rate = device_flops(device)
+    rate, share = device_flops(device), efficiency(device)
     rows = []
     for r in RECIPES.values():
-        seconds = estimate_seconds(r, rate)
+        seconds = estimate_seconds(r, rate, share)
         rows.append({"name": r.name, "title": r.title, "source": r.source, "published": r.published,
                      "changes": r.changes, "settings": dict(r.settings), "notes": list(r.notes),
                      "estimated_seconds": seconds, "estimated": format_duration(seconds),
-                     "estimate_basis": f"model FLOPs at {TRAINING_EFFICIENCY:.0%} of {rate / 1e9:,.0f} GFLOP/s "
+                     "estimate_basis": f"model FLOPs at {share:.0%} of {rate / 1e9:,.0f} GFLOP/s "
                                        f"measured on {device.type}"})
     return rows
