@@ -22,6 +22,17 @@ def test_lag_is_the_time_until_that_step_or_a_later_one_is_shown():
     assert live_bench.lags(logged, shown) == pytest.approx([0.2, 0.8, 0.3])
 
 
+def test_client_delay_is_the_loop_stall_before_a_receipt_plus_the_late_tick_it_answers():
+    watch = live_bench.LoopWatch()
+    watch.stalls = [(10.0, 10.4), (20.0, 20.05)]
+    assert watch.waited(10.4) == pytest.approx(0.4)      # stamped as the stall ended: it may have waited all of it
+    assert watch.waited(10.2) == pytest.approx(0.2)
+    assert watch.waited(12.0) == 0.0                     # the loop ran just before: no wait on this side
+    ticks = [(9.0, 9.0), (10.0, 10.3), (11.0, 11.0)]     # (due, sent): the tick due at 10.0 left 0.3 s late
+    assert live_bench.client_delay((10.4, 7, watch.waited(10.4)), ticks) == pytest.approx(0.7)
+    assert live_bench.client_delay((11.2, 8, watch.waited(11.2)), ticks) == pytest.approx(0.0)
+
+
 def test_rows_compare_each_watched_window_with_its_unwatched_neighbours():
     windows = [{"viewers": 0, "pairs_s": 100.0, "server_cpu": 0.0},
                {"viewers": 10, "pairs_s": 90.0, "server_cpu": 0.2, "clients_cpu": 0.01, "opened_s": [1.0, 2.5],
@@ -33,6 +44,9 @@ def test_rows_compare_each_watched_window_with_its_unwatched_neighbours():
     assert "10 Monitor viewers" in rows[1]["case"] and "server 20% of a core" in rows[1]["ours"]
     assert "8 of 10 pages never drew, the others in ≤ 2.5 s" in rows[1]["ours"]
     assert "lag median 0.90 s, max 1.20 s" in rows[1]["ours"]
+    windows[1]["lag_client"] = [0.01, 0.03, 0.02]
+    assert "(of which the clients' own process ≤ 0.03 s)" in live_bench.rows({"window_s": 20,
+                                                                               "windows": windows})[1]["ours"]
     windows[1]["opened_s"] = [1.0] * 9 + [2.5]
     assert "pages open in ≤ 2.5 s" in live_bench.rows({"window_s": 20, "windows": windows})[1]["ours"]
 
@@ -59,5 +73,5 @@ def test_protocol_viewers_open_the_monitor_of_a_real_server(tmp_path):
         store.finish(run_id, "finished")
     for out in outs:
         assert "opened_s" in out and out["runs"] >= 1
-        assert [s for _, s in out["steps"]][0] == 3           # the Monitor's "Step" metric, as sent to a browser
+        assert out["steps"][0][1] == 3                          # the Monitor's "Step" metric, as sent to a browser
         assert 1.0 in out["timers"]                            # the headline fragment's 1 s refresh timer
