@@ -304,7 +304,8 @@ def heatmap(run_id: str, kind: str, label: str, chosen: int | None, images: bool
         st.plotly_chart(diagonal, key="monitor.diag", config=CHART)
 
 
-st.fragment(headline, run_every=period)(run.id)
+# The headline's place is here, at the top, but its fragment is registered last (below): see HEADLINE_LAST.
+headline_slot = st.container()
 
 
 @guarded("Live charts")
@@ -332,6 +333,17 @@ diagnostics_charts = not run.active or st.toggle(
     help="off by default: on a laptop that also trains, every chart the browser redraws takes CPU from the "
          "training. The charts are always drawn once the run has ended.")
 st.fragment(diagnostics, run_every=period and max(DIAGNOSTICS_S, period))(run.id, diagnostics_charts)
+
+# HEADLINE_LAST: every 5th headline refresh falls due with the charts' and every 10th with the diagnostics' (the
+# browser starts all the timers together when the page draws). Two fragment reruns that reach a busy server together
+# race inside Streamlit (1.67): when the first one has finished before the server takes the second, the second starts
+# a new script runner and the first runner's output is dropped unsent. With the headline's timer first, that lost run
+# was the headline, so a new step showed a whole period later (lag max 2.1 s with 30 viewers; 27–45 of 480 headline
+# refreshes in 15 s lost, all at those ticks; 2026-11-26). Registered last, its timer fires after the charts' at
+# those ticks, and the charts' longer run is still going when the headline's request arrives, which then queues
+# behind it.
+with headline_slot:
+    st.fragment(headline, run_every=period)(run.id)
 
 with st.expander("How to read this page: a healthy and a collapsed matrix", expanded=False):
     st.markdown(asset("monitor.md"))
