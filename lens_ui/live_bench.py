@@ -297,7 +297,8 @@ class Bench:
         """``n`` protocol viewers in a child process at ``clients_nice``; returns when all have drawn the page."""
         cmd = [sys.executable, "-m", "lens_ui.live_bench", "_viewers", "--url", self.url.replace("http", "ws")
                + "/_stcore/stream", "--run", self.run_id, "--n", str(n), "--seconds", str(seconds)]
-        child = subprocess.Popen(["nice", "-n", str(self.clients_nice), *cmd], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(["nice", "-n", str(self.clients_nice), *cmd], cwd=ROOT, stdout=subprocess.PIPE,
+                                 text=True)
         child.stdout.readline()  # "ready"
         return child, lambda: json.loads(child.communicate(timeout=120)[0].strip().splitlines()[-1])
 
