@@ -1,13 +1,13 @@
 """Monitor: one run, live — loss and its terms, the heatmap with a step slider, collapse diagnostics, speed, ETA.
 
-While the run is queued or running, three fragments rerun by themselves (never the whole page): the headline
-numbers every refresh (1 s by default, a setting), the loss curve and the newest heatmap every 5 s, the collapse
-check every 10 s. Their controls are drawn once per page run, outside the fragments, so a refresh re-sends only
-what changes. The charts that change least while training (the heatmap's diagonal bars, the diagnostics charts)
-are drawn once the run ends, or on request: on a laptop that also trains, each chart the browser redraws is CPU
-the training loses (issue 12). A refresh only reads — the run's row, and its new metric rows once for all viewers
-(``lens_ui.live_cache``) — and each figure is built once per (run, step) for all viewers, so a refresh that finds
-no new step builds nothing. A run whose step stops moving is looked at less often.
+While the run is queued or running, three fragments rerun by themselves (never the whole page): the headline numbers
+every refresh (1 s by default, a setting), the loss curve, the newest heatmap (an image while it follows the run)
+and the collapse check every 10 s. Their controls are drawn once per page run, outside the fragments, so a refresh
+re-sends only what changes. The charts that change least while training (the heatmap's diagonal bars, the
+diagnostics charts) are drawn once the run ends, or on request: on a laptop that also trains, each chart the browser
+redraws is CPU the training loses (issue 12). A refresh only reads — the run's row, and its new metric rows once for
+all viewers (``lens_ui.live_cache``) — and each figure is built once per (run, step) for all viewers, so a refresh
+that finds no new step builds nothing. A run whose step stops moving is looked at less often.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ import streamlit as st
 from lens_ui.common import (PAGES, STATUS_HELP, asset, format_duration, guarded, pick_run, runs_or_stop,
                             status_badge, store)
 from lens_ui.live import collapse_verdict, eta_seconds, loss_terms, steps_per_second
-from lens_ui.live_cache import curves, figure_step, run_info, run_metrics, snapshot_steps, snapshot_view
+from lens_ui.live_cache import (curves, figure_step, heatmap_png, run_info, run_metrics, snapshot_steps,
+                                snapshot_view)
 from lens_ui.text import plain
 from sslcore.export import metrics_csv
 from sslcore.methods import METHODS
@@ -33,7 +34,11 @@ REFRESH_CHOICES = {"1 s": 1.0, "2 s": 2.0, "5 s": 5.0}
 # it by its content): 30–100 ms of CPU each, and any fragment rerun costs ~20 ms more (headless Chromium, 2-core
 # machine, 2026-11-26; BENCHMARKS.md "live view"). So the charts follow the run at a slower pace than the numbers,
 # and the charts that change least (the diagonal bars, the diagnostics) wait for the run's end or a click.
-CHARTS_S = 5.0            # the loss curve and heatmap refresh at most this often (never faster than the headline)
+# The loss curve and heatmap refresh at most this often (never faster than the headline). A redrawn heatmap is the
+# largest part of a tab's CPU: a tab of this page took 11.0 % of a core with the charts every 5 s, 7.8 % every 10 s,
+# 7.3 % with the heatmap not refreshed, 5.5 % with only the headline refreshing, 1.9 % with nothing (fake run at 28
+# steps/s, headless Chromium, 4 × 12 s each, exclusive CPU lock, 2026-11-26 04:10 UTC).
+CHARTS_S = 10.0
 DIAGNOSTICS_S = 10.0      # the collapse check (and its charts, when shown) refresh at most this often
 STALLED_S = 30.0          # a run whose step has not moved for this long (queued, evaluating, stuck) ...
 STALLED_PERIOD_S = 5.0    # ... is refreshed this often until it moves again
@@ -103,8 +108,8 @@ for notice in dict.fromkeys(line.removeprefix("notice: ") for line in (
 period = None  # seconds between the headline's refreshes; None while the run is not live
 if run.active:
     choice = st.radio("Live refresh", list(REFRESH_CHOICES), horizontal=True, key="monitor.refresh",
-                      help="how often this page looks for new steps. The loss curve and heatmap follow every 5 s, "
-                           "the collapse check every 10 s; a run that stops moving is looked at every 5 s. On a "
+                      help="how often this page looks for new steps. The loss curve, the heatmap and the collapse "
+                           "check follow every 10 s; a run that stops moving is looked at every 5 s. On a "
                            "laptop that also trains, a slower refresh leaves more of the CPU to the training.")
     stalled = st.session_state.get("monitor.stalled", run.status == "queued")
     period = max(REFRESH_CHOICES[choice], STALLED_PERIOD_S) if stalled else REFRESH_CHOICES[choice]
@@ -282,7 +287,16 @@ def heatmap(run_id: str, kind: str, label: str, chosen: int | None, images: bool
     title = (f"softmax(similarity / {tau:g}) over each row · step {step}" if tau else f"{label} · step {step}")
     fig, ms, diagonal = snapshot_view(s, str(s.root), run_id, step, kind, title, unit=unit,
                                       softmax_temperature=tau)
-    st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
+    if following and info.active:
+        # While it follows a live run, the heatmap is an image: a new plotly heatmap at every snapshot was the
+        # largest part of a tab's CPU (a tab of this page: 9.1 % of a core with the plotly heatmap, 6.9 % with the
+        # image; fake run at 28 steps/s, headless Chromium, 4 × 12 s each, exclusive CPU lock, 2026-11-26 04:23 UTC).
+        # Scrubbing (Follow latest off) and an ended run show the plotly heatmap, with its values on hover.
+        st.image(heatmap_png(s, str(s.root), run_id, step, kind, tau),
+                 caption=f"{title} — row i: {unit} i of view 1, column j: {unit} j of view 2; turn *Follow latest* "
+                         "off for the values on hover")
+    else:
+        st.plotly_chart(fig, key="monitor.heatmap", config=CHART)
     c = st.columns(2)
     c[0].metric("diagonal mean", f"{ms['diag_mean']:.3f}",
                 help=f"mean of the diagonal: → 1 when each {unit} agrees with itself across the two views")
@@ -334,14 +348,14 @@ diagnostics_charts = not run.active or st.toggle(
          "training. The charts are always drawn once the run has ended.")
 st.fragment(diagnostics, run_every=period and max(DIAGNOSTICS_S, period))(run.id, diagnostics_charts)
 
-# HEADLINE_LAST: every 5th headline refresh falls due with the charts' and every 10th with the diagnostics' (the
-# browser starts all the timers together when the page draws). Two fragment reruns that reach a busy server together
-# race inside Streamlit (1.67): when the first one has finished before the server takes the second, the second starts
-# a new script runner and the first runner's output is dropped unsent. With the headline's timer first, that lost run
-# was the headline, so a new step showed a whole period later (lag max 2.1 s with 30 viewers; 27–45 of 480 headline
-# refreshes in 15 s lost, all at those ticks; 2026-11-26). Registered last, its timer fires after the charts' at
-# those ticks, and the charts' longer run is still going when the headline's request arrives, which then queues
-# behind it.
+# HEADLINE_LAST: every 10th headline refresh falls due with the charts' and the diagnostics' (the browser starts
+# all the timers together when the page draws). Two fragment reruns that reach a busy server together race inside
+# Streamlit (1.67): when the first one has finished before the server takes the second, the second starts a new
+# script runner and the first runner's output is dropped unsent. With the headline's timer first, that lost run was
+# the headline, so a new step showed a whole period later (charts every 5 s, 30 viewers: 27–45 of 480 headline
+# refreshes in 15 s lost, all at those ticks; lag max 2.1 s; 2026-11-26). Registered last, its timer fires after
+# the charts' at those ticks, and the charts' longer run is still going when the headline's request arrives, which
+# then queues behind it (0 of 480 lost; lag max 1.4 s).
 with headline_slot:
     st.fragment(headline, run_every=period)(run.id)
 

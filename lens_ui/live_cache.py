@@ -1,19 +1,20 @@
 """What the live pages share across every session of one server process: the run store's upkeep, each run's metric
 rows, and the figures drawn from them.
 
-Watching a run must not cost the run (issue 12). So a viewer's refresh only reads (``RunStore.get`` is a plain read);
-the store's repair — marking dead runs failed, starting queued runs — runs in one ``upkeep`` thread per runs folder,
-every ``UPKEEP_S`` seconds, for everyone. A run's row is read once per ``ROW_FRESH_S`` for all viewers
+Watching a run must not cost the run (issue 12). So a viewer's refresh only reads (``RunStore.get`` is a plain
+read); the store's repair — marking dead runs failed, starting queued runs — runs in one ``upkeep`` thread per runs
+folder, every ``UPKEEP_S`` seconds, for everyone. A run's row is read once per ``ROW_FRESH_S`` for all viewers
 (``run_info``), its snapshot list and its new metric rows once per new step (``snapshot_steps``, ``run_metrics``),
 and each figure is built once per (run, frame, options) for all viewers (``curves``, ``snapshot_view``; a frame
-follows the run's step at most once per ``FRAME_EVERY_S``, so viewers who refresh at different moments of a fast
-run share one figure). A refresh that finds no new step builds nothing, the built figure hands Streamlit its dict
-without a copy (``SettledFigure``), and Streamlit sends an unchanged large chart as a reference to the copy the
-browser already holds.
+follows the run's step at most once per ``FRAME_EVERY_S``, so viewers who refresh at different moments of a fast run
+share one figure; ``heatmap_png``: the live heatmap as an image). A refresh that finds no new step builds nothing,
+the built figure hands Streamlit its dict without a copy (``SettledFigure``), and Streamlit sends an unchanged large
+chart as a reference to the copy the browser already holds.
 """
 from __future__ import annotations
 
 import bisect
+import io
 import threading
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from lens_ui.figures import curves_figure, diagonal_figure, heatmap_figure, matrix_stats
+from lens_ui.figures import HEATMAP_SCALE, curves_figure, diagonal_figure, heatmap_figure, matrix_stats
 from lens_ui.live import MetricCache
 from sslcore.runs import RunInfo, RunStore
 
@@ -242,14 +243,43 @@ def snapshot_view(_store: RunStore, root: str, run_id: str, step: int | None, ki
         return SettledFigure(heatmap_figure(None, title=title, empty_message="waiting for the first snapshot…")), \
             None, None
     matrix = _store.load_snapshot(run_id, step, kind)
-    shown = matrix
-    if softmax_temperature:
-        sims = matrix.astype(float) / softmax_temperature
-        probs = np.exp(sims - sims.max(1, keepdims=True))
-        shown = probs / probs.sum(1, keepdims=True)
+    shown = _as_shown(matrix, softmax_temperature)
     fig = heatmap_figure(shown, title=title, height=430)
     fig.update_xaxes(title=f"{unit} j (view 2)")
     fig.update_yaxes(title=f"{unit} i (view 1)")
     fig.update_layout(uirevision=f"{run_id}-{kind}")
     return (SettledFigure(fig), matrix_stats(matrix) | {"shape": matrix.shape},
             SettledFigure(diagonal_figure(matrix, height=170)))
+
+
+def _as_shown(matrix: np.ndarray, softmax_temperature: float | None) -> np.ndarray:
+    """The matrix as the heatmap shows it: raw, or each row's softmax of similarity / temperature."""
+    if not softmax_temperature:
+        return matrix
+    sims = matrix.astype(float) / softmax_temperature
+    probs = np.exp(sims - sims.max(1, keepdims=True))
+    return probs / probs.sum(1, keepdims=True)
+
+
+HEATMAP_PX = 384   # the live heatmap image's side, about the plotly heatmap's
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def heatmap_png(_store: RunStore, root: str, run_id: str, step: int, kind: str,
+                softmax_temperature: float | None = None) -> bytes:
+    """The snapshot as a PNG on the heatmap's fixed −1…+1 scale (HEATMAP_SCALE), each value a square of pixels,
+    row 0 at the top — what the Monitor shows while it follows a live run. A new plotly heatmap costs the browser
+    a full chart build at every snapshot; an image is decoded and drawn. Built once per snapshot for all viewers."""
+    import plotly.colors
+    from PIL import Image
+
+    BUILDS["png"] += 1
+    m = _as_shown(_store.load_snapshot(run_id, step, kind).astype(float), softmax_temperature)
+    palette = np.array([plotly.colors.unlabel_rgb(c) for c in plotly.colors.sample_colorscale(
+        plotly.colors.get_colorscale(HEATMAP_SCALE), np.linspace(0, 1, 256))]).round().astype(np.uint8)
+    index = np.clip(np.rint((np.nan_to_num(m) + 1) / 2 * 255), 0, 255).astype(np.intp)
+    scale = max(1, HEATMAP_PX // max(m.shape))
+    image = Image.fromarray(palette[index]).resize((m.shape[1] * scale, m.shape[0] * scale), Image.NEAREST)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

@@ -111,18 +111,20 @@ def chart_titles(at: AppTest) -> list[str]:
 
 def test_while_a_run_trains_the_charts_that_change_least_wait_for_its_end_or_a_click(live_run):
     """Each chart the browser redraws costs a training on the same machine CPU (issue 12): while the run trains,
-    the loss curve and the newest heatmap are drawn, the diagonal bars and the diagnostics charts are not until
-    asked for (or the run ends); the collapse check itself stays."""
+    the loss curve and the newest heatmap are drawn (the heatmap as an image while it follows the run), the
+    diagonal bars and the diagnostics charts are not until asked for (or the run ends); the collapse check stays."""
     store, run_id = live_run
     at = monitor(run_id)
     titles = chart_titles(at)
-    assert "Loss and its terms" in titles and any("step 2" in t for t in titles)   # the curve and the heatmap
+    images = [caption for element in at.get("image") for caption in element.captions]
+    assert "Loss and its terms" in titles and any("step 2" in c for c in images)   # the curve and the heatmap
+    assert not any("step 2" in t for t in titles)
     assert "diagonal" not in titles and "embedding std" not in titles
     assert "Collapse check" in "\n".join(str(e.value) for e in at.success)
     at.toggle(key="monitor.diagnostics_charts").set_value(True).run()
     assert "embedding std" in chart_titles(at) and "RankMe (effective rank)" in chart_titles(at)
-    at.toggle(key="monitor.follow").set_value(False).run()             # scrubbing: the bars of the chosen snapshot
-    assert "diagonal" in chart_titles(at)
+    at.toggle(key="monitor.follow").set_value(False).run()             # scrubbing: plotly's heatmap and the bars
+    assert "diagonal" in chart_titles(at) and any("step 2" in t for t in chart_titles(at))
 
     store.finish(run_id, "finished")
     after = monitor(run_id)                                            # an ended run: every chart, no switch
@@ -252,3 +254,22 @@ def test_the_online_probe_is_not_a_loss_term():
     names = {"loss", "invariance", "redundancy", "lr", "rankme", "online_probe_loss", "online_probe_accuracy"}
     assert loss_terms(names) == ["invariance", "redundancy"]
     assert accuracies(names) == ["online_probe_accuracy"]
+
+
+def test_the_live_heatmap_image_uses_the_fixed_scale_row_0_at_the_top():
+    import io
+
+    from PIL import Image
+
+    class Store:
+        def load_snapshot(self, run_id, step, kind):
+            return np.array([[1.0, -1.0], [0.0, 0.5]], dtype=np.float16)
+
+    png = live_cache.heatmap_png.__wrapped__(Store(), "root", "run", 2, "matrix")
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    assert rgb.shape[0] == rgb.shape[1] == live_cache.HEATMAP_PX                 # 2 × 2 values, 192 px each
+    top_left, top_right, bottom_left = rgb[0, 0], rgb[0, -1], rgb[-1, 0]
+    assert top_left[0] > top_left[2] and top_right[2] > top_right[0]             # +1 red, −1 blue
+    assert bottom_left.min() > 230                                               # 0 white
+    softmax = live_cache.heatmap_png.__wrapped__(Store(), "root", "run", 2, "matrix", 0.5)
+    assert softmax != png                                                        # rows as the loss sees them
