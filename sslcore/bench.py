@@ -141,50 +141,55 @@ def bench_recipe(recipe: str, backbones: tuple[str, ...], steps: int, device: st
     diagnostics at the recipe's cadence, each timed run after one warm-up step (a bare Recorder: no store, so no
     checkpoint write in the timing). The images are random, of the recipe dataset's shape and count per step: a
     step's work does not depend on what the pixels show, and CIFAR-10's files need no download. Beside the pairs/s:
-    the augmentation's share of a step, and the model's FLOPs as a share of the device's bf16 matmul rate."""
-    from .data.imageset import ImageSet
-    from .recipes import device_flops, flops_per_pair, get_recipe
-    from .train import Recorder, Trainer
+    the augmentation's share of a step, and the model's FLOPs as a share of the device's matmul rate."""
+    from .recipes import get_recipe
 
     rows = []
     for backbone in backbones:
         cfg = get_recipe(recipe).config(RunConfig()).replace(device=device, backbone=backbone, epochs=1)
-        if batch_size:
-            cfg = cfg.replace(batch_size=batch_size)
-        b, size = cfg.optim.batch_size, cfg.data.image_size
-        g = torch.Generator().manual_seed(0)
-        images = torch.randint(0, 256, (b * steps, 3, size, size), dtype=torch.uint8, generator=g)
-        train_set = ImageSet(images, torch.randint(0, 10, (b * steps,), generator=g),
-                             [f"class {i}" for i in range(10)], name=f"random {size} px images")
-
-        def timed_fit() -> float:
-            t = Trainer(cfg, Recorder(), train_set=train_set)
-            t._step(torch.arange(b, device=t.device), cfg.optim.lr)   # warm-up: cuDNN's search, the allocator
-            _synchronize(t.device)
-            start = time.perf_counter()
-            t.fit()
-            _synchronize(t.device)
-            return t.total_steps * b / (time.perf_counter() - start)
-
-        rate = statistics.median(timed_fit() for _ in range(repeats))
-        trainer = Trainer(cfg, Recorder(), train_set=train_set)
-        dev, idx = trainer.device, torch.arange(b, device=trainer.device)
-
-        def synced(fn: Callable[[], object]) -> Callable[[], None]:
-            return lambda: (fn(), _synchronize(dev))
-
-        step_s = _median_time(synced(lambda: trainer._step(idx, cfg.optim.lr)), 2 * repeats - 1)
-        augment_s = _median_time(synced(lambda: trainer.augment(trainer.images[idx], num_views=2)), 2 * repeats - 1)
-        model_share = rate * flops_per_pair(cfg) / device_flops(dev)
-        where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
-        rows.append({
-            "case": f"{recipe}, {backbone}, batch {b}, {size} px, projector {cfg.method.projector_dim}, "
-                    f"{'bf16 autocast' if dev.type == 'cuda' else 'fp32'}, data + augmentation on the {where}",
-            "ours": f"{rate:,.0f} pairs/s (a step {step_s * 1e3:.1f} ms, its augmentation {augment_s * 1e3:.1f} ms; "
-                    f"model FLOPs at {model_share:.0%} of the {'bf16 ' if dev.type == 'cuda' else ''}matmul rate)",
-            "reference": "10,000 pairs/s (the goal on an H100; lightly ≈ 1,100 on an A6000, fp32)",
-            "ratio": rate / 10_000, "goal": "≥ 10,000 pairs/s on an H100 (ratio ≥ 1)"})
+        rows.append(_bench_recipe_config(recipe, cfg.replace(batch_size=batch_size) if batch_size else cfg, steps,
+                                         repeats))
     return rows
+
+
+def _bench_recipe_config(recipe: str, cfg: RunConfig, steps: int, repeats: int) -> dict:
+    from .data.imageset import ImageSet
+    from .recipes import device_flops, flops_per_pair
+    from .train import Recorder, Trainer
+
+    b, size = cfg.optim.batch_size, cfg.data.image_size
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (b * steps, 3, size, size), dtype=torch.uint8, generator=g)
+    train_set = ImageSet(images, torch.randint(0, 10, (b * steps,), generator=g), [f"class {i}" for i in range(10)],
+                         name=f"random {size} px images")
+
+    def timed_fit() -> float:
+        t = Trainer(cfg, Recorder(), train_set=train_set)
+        t._step(torch.arange(b, device=t.device), cfg.optim.lr)   # warm-up: cuDNN's search, the allocator
+        _synchronize(t.device)
+        start = time.perf_counter()
+        t.fit()
+        _synchronize(t.device)
+        return t.total_steps * b / (time.perf_counter() - start)
+
+    rate = statistics.median(timed_fit() for _ in range(repeats))
+    trainer = Trainer(cfg, Recorder(), train_set=train_set)
+    dev, idx = trainer.device, torch.arange(b, device=trainer.device)
+
+    def synced(fn: Callable[[], object]) -> Callable[[], None]:
+        return lambda: (fn(), _synchronize(dev))
+
+    step_s = _median_time(synced(lambda: trainer._step(idx, cfg.optim.lr)), 2 * repeats - 1)
+    augment_s = _median_time(synced(lambda: trainer.augment(trainer.images[idx], num_views=2)), 2 * repeats - 1)
+    model_share = rate * flops_per_pair(cfg) / device_flops(dev)
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    return {
+        "case": f"{recipe}, {cfg.method.backbone}, batch {b}, {size} px, projector {cfg.method.projector_dim}, "
+                f"{'bf16 autocast' if dev.type == 'cuda' else 'fp32'}, data + augmentation on the {where}",
+        "ours": f"{rate:,.0f} pairs/s (a step {step_s * 1e3:.1f} ms, its augmentation {augment_s * 1e3:.1f} ms; "
+                f"model FLOPs at {model_share:.0%} of the {'bf16 ' if dev.type == 'cuda' else ''}matmul rate)",
+        "reference": "10,000 pairs/s (the goal on an H100; lightly ≈ 1,100 on an A6000, fp32)",
+        "ratio": rate / 10_000, "goal": "≥ 10,000 pairs/s on an H100 (ratio ≥ 1)"}
 
 
 def bench_knn(n_query: int, n_train: int, dim: int, repeats: int, sklearn: bool = True) -> list[dict]:

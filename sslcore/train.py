@@ -5,12 +5,10 @@ to the run store; ``Recorder`` itself records nothing, for benchmarks and tests 
 """
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
