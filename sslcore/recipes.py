@@ -159,7 +159,7 @@ def efficiency(device: torch.device) -> float:
     return TRAINING_EFFICIENCY.get(device.type, TRAINING_EFFICIENCY["cpu"])
 
 
-def estimate_seconds(recipe: Recipe, rate: float, share: float = TRAINING_EFFICIENCY["cpu"]) -> float:
+def estimate_seconds(recipe: Recipe, rate: float, share: float) -> float:
     """Training time of the published setup when its model FLOPs run at ``share`` of ``rate`` matmul FLOP/s."""
     cfg = recipe.config()
     return recipe.train_images * cfg.optim.epochs * flops_per_pair(cfg) / (rate * share)
